@@ -1,0 +1,5 @@
+#include "registry.h"
+
+namespace anyprec {
+void RegisterAttention(Napi::Env, Napi::Object) {}
+}  // namespace anyprec

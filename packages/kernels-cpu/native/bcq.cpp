@@ -1,0 +1,5 @@
+#include "registry.h"
+
+namespace anyprec {
+void RegisterBcq(Napi::Env, Napi::Object) {}
+}  // namespace anyprec

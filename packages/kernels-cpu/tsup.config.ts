@@ -1,0 +1,12 @@
+import { defineConfig } from 'tsup';
+
+export default defineConfig({
+  entry: ["src/index.ts"],
+  format: ["cjs","esm"],
+  dts: true,
+  sourcemap: true,
+  clean: true,
+  target: 'node20',
+  shims: true,
+
+});
