@@ -19,3 +19,6 @@ export function cpuInfo(): CpuInfo {
   if (!loaded.addon) return { available: false, reason: loaded.error };
   return { available: true, ...loaded.addon.info() };
 }
+
+export * from './quant.js';
+export * from './bcq.js';

@@ -1,1 +1,2 @@
-export {};
+export * from './anyprec/index.js';
+export * from './anybcq/index.js';

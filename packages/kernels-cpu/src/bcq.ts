@@ -1,0 +1,2 @@
+// AnyBCQ quantizer hot loops (native, see native/bcq.cpp).
+export {};

@@ -1,0 +1,2 @@
+// Any-Precision quantizer hot loops (native, see native/quant.cpp).
+export {};
