@@ -17,7 +17,9 @@ function packageRoot(): string {
 export function loadNative<T>(): NativeLoad<T> {
   const path = process.env.ANYPREC_CUDA_ADDON ?? join(packageRoot(), ADDON_RELATIVE_PATH);
   if (!existsSync(path)) {
-    return { error: `native addon not built (${path} missing): run \`pnpm --filter @anyprec/kernels-cuda build\`` };
+    return {
+      error: `native addon not built (${path} missing): run \`pnpm --filter @anyprec/kernels-cuda build\``,
+    };
   }
   try {
     const require = createRequire(import.meta.url);

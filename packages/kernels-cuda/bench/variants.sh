@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Compare addon builds (tuning knobs) in one device run: quick bench per variant + summary.
+#   bash packages/kernels-cuda/bench/variants.sh NAME=PATH ...   (from the repo root, node on PATH)
+cd packages/kernels-cuda
+for spec in "$@"; do
+  name=${spec%%=*}; path=${spec#*=}
+  ANYPREC_CUDA_ADDON=$path timeout 120 node bench/bench.mjs --quick --out "$OUT/bench-$name.json" 2>/dev/null >/dev/null
+  python3 - "$OUT/bench-$name.json" "$name" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1])); s = d['summary']
+print(sys.argv[2], 'sum-speedup', {k: v['speedup'] for k, v in s['llama3_8b_decoder_sum_M1'].items()})
+print(sys.argv[2], 'GB/s 14336x4096', s['gbps_14336x4096_M1'])
+print(sys.argv[2], 'M8/M1', {k: v['worst'] for k, v in s['m8_over_m1'].items()})
+PY
+done

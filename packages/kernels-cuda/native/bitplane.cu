@@ -1,0 +1,654 @@
+// Fused bit-plane matmul for layout v1 (docs/architecture.md) on Hopper tensor cores.
+//
+// out[t, r] = sum_k x[t, k] * W[r, k], W dequantised on the fly from `bits` planes:
+//   Any-Precision (Park et al., ICML 2024): W = lut[r][index], index = top `bits` bits.
+//   AnyBCQ (Park et al., ICLR 2026):       W = offset + sum_i scale_i * (bit_i ? +1 : -1).
+//
+// Design (see README.md and ../../shared/reference/kernels.md §4 for the budget argument):
+// - mma.sync.m16n8k16 with the weights as the 16-row A operand and up to 8 tokens as the
+//   n = 8 B operand ("swap AB"), so tokens 1..8 cost one mma and 9..16 two; fp32 accumulation.
+// - The reduction over k does not care about the order of k, so each lane takes the
+//   columns that are cheapest for it: lane (g, t) loads words 4t..4t+3 of a 512-column
+//   segment (16-byte loads straight from layout v1) and, for bit class s = 0..3, feeds
+//   columns s + 4i (i = 0..7) of a word into its fragment slots. Those 8 bits sit one per
+//   nibble after a single shift, so a plane costs 2 integer ops per 8 weights and the
+//   3-bit index of 8 weights is one register of nibbles. The activations are permuted the
+//   same way once per CTA while being staged in shared memory.
+// - Index -> fp16 through PRMT on an 8-entry table held in registers (FLUTE-like register
+//   LUT, here built per row for Any-Precision <= 3 bits and per (row, group, 3-plane
+//   chunk) for AnyBCQ, whose weight is linear in its planes so wider BCQ sums chunks).
+//   Any-Precision at >= 4 bits reads its per-row table from shared memory.
+// - Split-K over a thread-block cluster; partial tiles are reduced through distributed
+//   shared memory, so no atomics to global memory, no memset and a deterministic sum.
+#include <cooperative_groups.h>
+#include <cuda_fp16.h>
+
+#include <algorithm>
+
+#include "bitplane.h"
+
+namespace cg = cooperative_groups;
+
+namespace anyprec_cuda {
+namespace {
+
+constexpr int kThreads = 256;
+constexpr int kWarps = kThreads / 32;
+constexpr int kRowTiles = 4;                  // 16-row mma tiles per CTA
+constexpr int kRowsPerCta = 16 * kRowTiles;   // 64
+constexpr int kKWarps = kWarps / kRowTiles;   // warps sharing a row tile, split along k
+constexpr int kSegCols = 512;                 // columns per segment (16 words)
+constexpr int kMaxCluster = 8;                // portable cluster size
+// Tuning knobs (compile-time; README lists what was measured).
+#ifndef ANYPREC_ACC_CHAINS
+#define ANYPREC_ACC_CHAINS 2  // independent mma accumulator chains per warp (ILP)
+#endif
+#ifndef ANYPREC_SMALL_BITS
+#define ANYPREC_SMALL_BITS 3  // up to this width: 3 CTAs per SM (80 registers), no double-buffering
+#endif
+constexpr int kSmemBudget = 200 * 1024;       // x slice + tables + partial tile, per CTA
+constexpr int kSmemPerSm = 227 * 1024;        // usable shared memory per SM (Hopper)
+
+__device__ __forceinline__ void mma16816(float (&c)[4], uint32_t a0, uint32_t a1, uint32_t a2, uint32_t a3,
+                                         uint32_t b0, uint32_t b1) {
+  asm volatile(
+      "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+      "{%0,%1,%2,%3};\n"
+      : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+      : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
+}
+
+__device__ __forceinline__ uint32_t h2u(__half2 h) { return *reinterpret_cast<uint32_t*>(&h); }
+
+// Nibble i of the result = the `count`-bit index of column s + 4i of word v[first..]:
+// plane first+k supplies bit (count-1-k), the most significant first (layout v1 order).
+template <int COUNT>
+__device__ __forceinline__ uint32_t nibbleIndex(const uint32_t* v, int S) {
+  uint32_t acc = 0;
+#pragma unroll
+  for (int k = 0; k < COUNT; ++k) {
+    constexpr uint32_t kMask = 0x11111111u;
+    const int pos = COUNT - 1 - k;
+    // pos and S are constants after unrolling; one shift + one LOP3 per plane.
+    acc |= (pos >= S ? (v[k] << (pos - S)) : (v[k] >> (S - pos))) & (kMask << pos);
+  }
+  return acc;
+}
+
+// 8 fp16 entries split into low and high bytes so that PRMT can index them by nibble.
+struct Tab8 {
+  uint32_t l0, l1, h0, h1;
+};
+
+__device__ __forceinline__ Tab8 tabFromHalves(uint32_t h01, uint32_t h23, uint32_t h45, uint32_t h67) {
+  Tab8 t;
+  t.l0 = __byte_perm(h01, h23, 0x6420);
+  t.l1 = __byte_perm(h45, h67, 0x6420);
+  t.h0 = __byte_perm(h01, h23, 0x7531);
+  t.h1 = __byte_perm(h45, h67, 0x7531);
+  return t;
+}
+
+// a[0] = fp16 pair of nibbles 0,1; a[1] = 2,3; a[2] = 4,5; a[3] = 6,7 (__byte_perm reads 3 bits per nibble).
+__device__ __forceinline__ void lookup8(const Tab8& T, uint32_t idx, uint32_t (&a)[4]) {
+  uint32_t lo = __byte_perm(T.l0, T.l1, idx);
+  uint32_t hi = __byte_perm(T.h0, T.h1, idx);
+  a[0] = __byte_perm(lo, hi, 0x5140);
+  a[1] = __byte_perm(lo, hi, 0x7362);
+  const uint32_t idx2 = idx >> 16;
+  lo = __byte_perm(T.l0, T.l1, idx2);
+  hi = __byte_perm(T.h0, T.h1, idx2);
+  a[2] = __byte_perm(lo, hi, 0x5140);
+  a[3] = __byte_perm(lo, hi, 0x7362);
+}
+
+// 16-entry version for Any-Precision 4-bit: look up the low 3 index bits in the tables of
+// entries 0..7 (A) and 8..15 (B), then let a third PRMT pick A or B per byte: its selector is
+// 0x3210 plus 4 wherever the index's top bit is set.
+__device__ __forceinline__ void lookup16(const Tab8& A, const Tab8& B, uint32_t idx3, uint32_t sel, uint32_t (&a)[4]) {
+#pragma unroll
+  for (int h = 0; h < 2; ++h) {
+    const uint32_t lo = __byte_perm(__byte_perm(A.l0, A.l1, idx3), __byte_perm(B.l0, B.l1, idx3), sel);
+    const uint32_t hi = __byte_perm(__byte_perm(A.h0, A.h1, idx3), __byte_perm(B.h0, B.h1, idx3), sel);
+    a[2 * h] = __byte_perm(lo, hi, 0x5140);
+    a[2 * h + 1] = __byte_perm(lo, hi, 0x7362);
+    idx3 >>= 16;
+    sel >>= 16;
+  }
+}
+
+// AnyBCQ: table of one chunk of planes [FIRST, FIRST+COUNT) for one (row, group);
+// entry e = (FIRST == 0 ? offset : 0) + sum_k scale_{FIRST+k} * (bit_{COUNT-1-k}(e) ? 1 : -1).
+template <int BITS, int FIRST, int COUNT>
+__device__ __forceinline__ Tab8 bcqTab(const uint16_t* scales, float offset) {
+  float s2[COUNT];
+  float base = FIRST == 0 ? offset : 0.f;
+#pragma unroll
+  for (int k = 0; k < COUNT; ++k) {
+    const float s = __half2float(__ushort_as_half(__ldg(scales + FIRST + k)));
+    base -= s;
+    s2[k] = 2.f * s;
+  }
+  float v[8];
+#pragma unroll
+  for (int e = 0; e < 8; ++e) {
+    float acc = base;
+#pragma unroll
+    for (int k = 0; k < COUNT; ++k)
+      if ((e >> (COUNT - 1 - k)) & 1) acc += s2[k];
+    v[e] = e < (1 << COUNT) ? acc : 0.f;
+  }
+  return tabFromHalves(h2u(__floats2half2_rn(v[0], v[1])), h2u(__floats2half2_rn(v[2], v[3])),
+                       h2u(__floats2half2_rn(v[4], v[5])), h2u(__floats2half2_rn(v[6], v[7])));
+}
+
+struct KernelParams {
+  BitplaneArgs a;
+  int segsPerCta;  // x slice of one CTA, in 512-column segments
+};
+
+// CTAs per SM the register budget is sized for: narrow widths trade register double-buffering
+// for more resident warps (measured better at 2-3 bits, worse at >= 4; README).
+constexpr int minBlocksFor(int bits) { return bits <= ANYPREC_SMALL_BITS ? 3 : 2; }
+
+// Shared memory: xs [segs][qloc 4][s 4][tokens][t 4] uint4 (8 permuted fp16 activations each),
+// then the partial output tile outS [NTOK][64] f32, then (Any-Precision >= 4 bits) lutS [64][2^BITS] f16.
+template <int METHOD, int BITS, int NT>
+__global__ void __launch_bounds__(kThreads, minBlocksFor(BITS)) fusedKernel(const KernelParams kp) {
+  constexpr int NTOK = 8 * NT;
+  constexpr bool kSmemLut = METHOD == kMethodLut && BITS >= 5;
+  constexpr bool kLut16 = METHOD == kMethodLut && BITS == 4;
+  constexpr int kChunks = METHOD == kMethodLut ? (kLut16 ? 2 : 1) : (BITS + 2) / 3;
+  // Double-buffer the plane registers (load segment i+1 while computing i) where registers allow.
+  constexpr bool kPipe = minBlocksFor(BITS) == 2 && BITS <= 4;
+  extern __shared__ uint4 smem[];
+  const BitplaneArgs& a = kp.a;
+  cg::cluster_group cluster = cg::this_cluster();
+
+  const int rows = a.rows, cols = a.cols, tokens = a.tokens;
+  const int K32 = cols >> 5;
+  const int nsegTotal = (cols + kSegCols - 1) / kSegCols;
+  const int seg0 = blockIdx.y * kp.segsPerCta;
+  const int nseg = max(0, min(kp.segsPerCta, nsegTotal - seg0));
+  const int rowBase = blockIdx.x * kRowsPerCta;
+
+  uint4* xs = smem;
+  // Only real tokens are staged; B fragments of padding tokens are zeros in registers.
+  float* outS = reinterpret_cast<float*>(smem + (size_t)kp.segsPerCta * 64 * tokens);
+  uint16_t* lutS = reinterpret_cast<uint16_t*>(outS + NTOK * kRowsPerCta);
+
+  // ---- warp geometry: each warp owns one 16-row tile and every kKWarps-th segment ----
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  const int g = lane >> 2, t = lane & 3;
+  const int rt = warp % kRowTiles, kw = warp / kRowTiles;
+  const int rowL0 = rt * 16 + g, rowL1 = rowL0 + 8;
+  const int r0 = min(rowBase + rowL0, rows - 1), r1 = min(rowBase + rowL1, rows - 1);
+  const size_t planeStride = (size_t)rows * K32;
+  const uint32_t* P0 = a.planes + (size_t)r0 * K32;
+  const uint32_t* P1 = a.planes + (size_t)r1 * K32;
+  const bool vec = (K32 & 3) == 0;
+
+  auto load = [&](int seg, uint32_t (&v0)[BITS][4], uint32_t (&v1)[BITS][4]) {
+    const int w0 = (seg0 + seg) * 16 + 4 * t;
+    if (vec && w0 + 4 <= K32) {
+#pragma unroll
+      for (int p = 0; p < BITS; ++p) {
+        const uint4 u0 = __ldcs(reinterpret_cast<const uint4*>(P0 + p * planeStride + w0));
+        const uint4 u1 = __ldcs(reinterpret_cast<const uint4*>(P1 + p * planeStride + w0));
+        v0[p][0] = u0.x, v0[p][1] = u0.y, v0[p][2] = u0.z, v0[p][3] = u0.w;
+        v1[p][0] = u1.x, v1[p][1] = u1.y, v1[p][2] = u1.z, v1[p][3] = u1.w;
+      }
+    } else {
+#pragma unroll
+      for (int p = 0; p < BITS; ++p)
+#pragma unroll
+        for (int q = 0; q < 4; ++q) {
+          const bool ok = w0 + q < K32;
+          v0[p][q] = ok ? __ldcs(P0 + p * planeStride + w0 + q) : 0u;
+          v1[p][q] = ok ? __ldcs(P1 + p * planeStride + w0 + q) : 0u;
+        }
+    }
+  };
+
+  // Optional L2 prefetch kPrefetch warp-iterations ahead. Measured on H100 (README): it made
+  // the kernel ~10% slower, so it is off; the kernel is bound by integer issue, not latency.
+  constexpr int kPrefetch = 0;
+  auto prefetch = [&](int seg) {
+    const int w0 = (seg0 + seg) * 16 + 4 * t;
+    if (kPrefetch > 0 && seg < nseg && w0 < K32) {
+#pragma unroll
+      for (int p = 0; p < BITS; ++p) {
+        asm volatile("prefetch.global.L2 [%0];" ::"l"(P0 + p * planeStride + w0));
+        asm volatile("prefetch.global.L2 [%0];" ::"l"(P1 + p * planeStride + w0));
+      }
+    }
+  };
+#pragma unroll 1
+  for (int i = 1; i <= kPrefetch; ++i) prefetch(kw + i * kKWarps);
+
+  // The planes do not depend on x: start streaming them before staging the activations.
+  uint32_t bufA0[BITS][4], bufA1[BITS][4];
+  if (kw < nseg) load(kw, bufA0, bufA1);
+
+  // ---- stage: zero the partial tile, permute this CTA's x slice, copy row tables ----
+  for (int i = threadIdx.x; i < NTOK * kRowsPerCta; i += kThreads) outS[i] = 0.f;
+  {
+    const int words = nseg * 16;
+    for (int item = threadIdx.x; item < words * tokens; item += kThreads) {
+      const int wd = item % words, m = item / words;
+      const int gw = seg0 * 16 + wd;
+      uint32_t h[16];
+      if (gw < K32) {
+        const uint4* src = reinterpret_cast<const uint4*>(a.x + (size_t)m * cols + (size_t)gw * 32);
+#pragma unroll
+        for (int q = 0; q < 4; ++q) {
+          const uint4 u = __ldg(src + q);
+          h[4 * q] = u.x, h[4 * q + 1] = u.y, h[4 * q + 2] = u.z, h[4 * q + 3] = u.w;
+        }
+      } else {
+#pragma unroll
+        for (int q = 0; q < 16; ++q) h[q] = 0;
+      }
+      const int seg = wd >> 4, q = wd & 15, tq = q >> 2, qloc = q & 3;
+#pragma unroll
+      for (int s = 0; s < 4; ++s) {
+        // halves j = s + 4i (slot i, columns of h = 0) then s + 16 + 4i (h = 1)
+        auto half = [&](int j) { return (h[j >> 1] >> ((j & 1) * 16)) & 0xFFFFu; };
+        uint4 o;
+        o.x = half(s) | (half(s + 4) << 16);
+        o.y = half(s + 8) | (half(s + 12) << 16);
+        o.z = half(s + 16) | (half(s + 20) << 16);
+        o.w = half(s + 24) | (half(s + 28) << 16);
+        xs[(((seg * 4 + qloc) * 4 + s) * tokens + m) * 4 + tq] = o;
+      }
+    }
+  }
+  if constexpr (kSmemLut) {
+    constexpr int E = 1 << BITS;
+    const uint32_t* src = reinterpret_cast<const uint32_t*>(a.table);
+    uint32_t* dst = reinterpret_cast<uint32_t*>(lutS);
+    for (int i = threadIdx.x; i < kRowsPerCta * E / 2; i += kThreads) {
+      const int r = rowBase + i / (E / 2);
+      dst[i] = r < rows ? __ldg(src + (size_t)r * (E / 2) + i % (E / 2)) : 0u;
+    }
+  }
+
+  constexpr int kChains = ANYPREC_ACC_CHAINS;
+  float accs[kChains][NT][4];
+#pragma unroll
+  for (int c = 0; c < kChains; ++c)
+#pragma unroll
+    for (int n = 0; n < NT; ++n) accs[c][n][0] = accs[c][n][1] = accs[c][n][2] = accs[c][n][3] = 0.f;
+
+  Tab8 tab0[kChunks], tab1[kChunks];
+  if constexpr (METHOD == kMethodLut && !kSmemLut) {
+    constexpr int E = 1 << BITS;
+#pragma unroll
+    for (int c = 0; c < (kLut16 ? 2 : 1); ++c) {
+      uint32_t e0[8], e1[8];
+#pragma unroll
+      for (int e = 0; e < 8; ++e) {
+        e0[e] = 8 * c + e < E ? __ldg(a.table + (size_t)r0 * E + 8 * c + e) : 0u;
+        e1[e] = 8 * c + e < E ? __ldg(a.table + (size_t)r1 * E + 8 * c + e) : 0u;
+      }
+      tab0[c] = tabFromHalves(e0[0] | e0[1] << 16, e0[2] | e0[3] << 16, e0[4] | e0[5] << 16, e0[6] | e0[7] << 16);
+      tab1[c] = tabFromHalves(e1[0] | e1[1] << 16, e1[2] | e1[3] << 16, e1[4] | e1[5] << 16, e1[6] | e1[7] << 16);
+    }
+  }
+  const int groups = METHOD == kMethodBcq ? (cols + a.groupSize - 1) / a.groupSize : 0;
+  int curGroup = -1;
+  __syncthreads();
+
+  auto compute = [&](int seg, const uint32_t (&v0)[BITS][4], const uint32_t (&v1)[BITS][4]) {
+    const int w0 = (seg0 + seg) * 16 + 4 * t;
+#pragma unroll
+    for (int qloc = 0; qloc < 4; ++qloc) {
+      if constexpr (METHOD == kMethodBcq) {
+        // The group is constant within a word (groupSize % 32 == 0); rebuild on change.
+        const int grp = min(((w0 + qloc) * 32) / a.groupSize, groups - 1);
+        if (grp != curGroup) {
+          curGroup = grp;
+          const uint16_t* s0 = a.table + ((size_t)r0 * groups + grp) * BITS;
+          const uint16_t* s1 = a.table + ((size_t)r1 * groups + grp) * BITS;
+          const float o0 = a.offsets ? __half2float(__ushort_as_half(__ldg(a.offsets + (size_t)r0 * groups + grp))) : 0.f;
+          const float o1 = a.offsets ? __half2float(__ushort_as_half(__ldg(a.offsets + (size_t)r1 * groups + grp))) : 0.f;
+          tab0[0] = bcqTab<BITS, 0, (BITS < 3 ? BITS : 3)>(s0, o0);
+          tab1[0] = bcqTab<BITS, 0, (BITS < 3 ? BITS : 3)>(s1, o1);
+          if constexpr (kChunks > 1) {
+            tab0[1] = bcqTab<BITS, 3, (BITS - 3 < 3 ? BITS - 3 : 3)>(s0, 0.f);
+            tab1[1] = bcqTab<BITS, 3, (BITS - 3 < 3 ? BITS - 3 : 3)>(s1, 0.f);
+          }
+          if constexpr (kChunks > 2) {
+            tab0[2] = bcqTab<BITS, 6, BITS - 6>(s0, 0.f);
+            tab1[2] = bcqTab<BITS, 6, BITS - 6>(s1, 0.f);
+          }
+        }
+      }
+#pragma unroll
+      for (int s = 0; s < 4; ++s) {
+        uint4 xb[NT];
+#pragma unroll
+        for (int n = 0; n < NT; ++n)
+          xb[n] = n * 8 + g < tokens ? xs[(((seg * 4 + qloc) * 4 + s) * tokens + n * 8 + g) * 4 + t] : make_uint4(0, 0, 0, 0);
+        uint32_t pw0[BITS], pw1[BITS];
+#pragma unroll
+        for (int p = 0; p < BITS; ++p) pw0[p] = v0[p][qloc], pw1[p] = v1[p][qloc];
+
+        uint32_t A0[kChunks][4], A1[kChunks][4];
+        if constexpr (kSmemLut) {
+          constexpr int E = 1 << BITS;
+          const uint32_t hi0 = nibbleIndex<4>(pw0, s), hi1 = nibbleIndex<4>(pw1, s);
+          uint32_t lo0 = 0, lo1 = 0;
+          if constexpr (BITS > 4) lo0 = nibbleIndex<BITS - 4>(pw0 + 4, s), lo1 = nibbleIndex<BITS - 4>(pw1 + 4, s);
+          const uint16_t* L0 = lutS + rowL0 * E;
+          const uint16_t* L1 = lutS + rowL1 * E;
+          uint32_t w0v[8], w1v[8];
+#pragma unroll
+          for (int i = 0; i < 8; ++i) {
+            const uint32_t i0 = (((hi0 >> (4 * i)) & 15u) << (BITS - 4)) | ((lo0 >> (4 * i)) & 15u);
+            const uint32_t i1 = (((hi1 >> (4 * i)) & 15u) << (BITS - 4)) | ((lo1 >> (4 * i)) & 15u);
+            w0v[i] = L0[i0];
+            w1v[i] = L1[i1];
+          }
+#pragma unroll
+          for (int i = 0; i < 4; ++i) {
+            A0[0][i] = w0v[2 * i] | (w0v[2 * i + 1] << 16);
+            A1[0][i] = w1v[2 * i] | (w1v[2 * i + 1] << 16);
+          }
+        } else if constexpr (kLut16) {
+          const uint32_t sel0 = 0x32103210u | (nibbleIndex<1>(pw0, s) << 2);
+          const uint32_t sel1 = 0x32103210u | (nibbleIndex<1>(pw1, s) << 2);
+          lookup16(tab0[0], tab0[1], nibbleIndex<3>(pw0 + 1, s), sel0, A0[0]);
+          lookup16(tab1[0], tab1[1], nibbleIndex<3>(pw1 + 1, s), sel1, A1[0]);
+        } else if constexpr (METHOD == kMethodLut) {
+          lookup8(tab0[0], nibbleIndex<BITS>(pw0, s), A0[0]);
+          lookup8(tab1[0], nibbleIndex<BITS>(pw1, s), A1[0]);
+        } else {
+          lookup8(tab0[0], nibbleIndex<(BITS < 3 ? BITS : 3)>(pw0, s), A0[0]);
+          lookup8(tab1[0], nibbleIndex<(BITS < 3 ? BITS : 3)>(pw1, s), A1[0]);
+          if constexpr (kChunks > 1) {
+            lookup8(tab0[1], nibbleIndex<(BITS - 3 < 3 ? BITS - 3 : 3)>(pw0 + 3, s), A0[1]);
+            lookup8(tab1[1], nibbleIndex<(BITS - 3 < 3 ? BITS - 3 : 3)>(pw1 + 3, s), A1[1]);
+          }
+          if constexpr (kChunks > 2) {
+            lookup8(tab0[2], nibbleIndex<BITS - 6>(pw0 + 6, s), A0[2]);
+            lookup8(tab1[2], nibbleIndex<BITS - 6>(pw1 + 6, s), A1[2]);
+          }
+        }
+        constexpr int kMmaChunks = kLut16 ? 1 : kChunks;  // the 16-entry lookup makes one operand
+#pragma unroll
+        for (int c = 0; c < kMmaChunks; ++c)
+#pragma unroll
+          for (int n = 0; n < NT; ++n) {
+            // h = 0 and h = 1 halves go to different chains so consecutive mmas are independent.
+            mma16816(accs[0][n], A0[c][0], A1[c][0], A0[c][1], A1[c][1], xb[n].x, xb[n].y);
+            mma16816(accs[(kChains > 1) ? 1 : 0][n], A0[c][2], A1[c][2], A0[c][3], A1[c][3], xb[n].z, xb[n].w);
+          }
+      }
+    }
+  };
+
+  if constexpr (kPipe) {
+    uint32_t bufB0[BITS][4], bufB1[BITS][4];
+    for (int seg = kw; seg < nseg; seg += 2 * kKWarps) {
+      const int segB = seg + kKWarps;
+      prefetch(seg + (kPrefetch + 1) * kKWarps);
+      prefetch(seg + (kPrefetch + 2) * kKWarps);
+      if (segB < nseg) load(segB, bufB0, bufB1);
+      compute(seg, bufA0, bufA1);
+      if (segB < nseg) {
+        if (segB + kKWarps < nseg) load(segB + kKWarps, bufA0, bufA1);
+        compute(segB, bufB0, bufB1);
+      }
+    }
+  } else {
+    for (int seg = kw; seg < nseg; seg += kKWarps) {
+      prefetch(seg + (kPrefetch + 1) * kKWarps);
+      if (seg != kw) load(seg, bufA0, bufA1);
+      compute(seg, bufA0, bufA1);
+    }
+  }
+
+  // ---- reduce: warps sharing a tile through shared memory, CTAs of the cluster through DSMEM ----
+  float acc[NT][4];
+#pragma unroll
+  for (int n = 0; n < NT; ++n)
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+      acc[n][i] = accs[0][n][i];
+#pragma unroll
+      for (int c = 1; c < kChains; ++c) acc[n][i] += accs[c][n][i];
+    }
+#pragma unroll
+  for (int n = 0; n < NT; ++n) {
+    const int tk = n * 8 + 2 * t;
+    atomicAdd(&outS[tk * kRowsPerCta + rowL0], acc[n][0]);
+    atomicAdd(&outS[(tk + 1) * kRowsPerCta + rowL0], acc[n][1]);
+    atomicAdd(&outS[tk * kRowsPerCta + rowL1], acc[n][2]);
+    atomicAdd(&outS[(tk + 1) * kRowsPerCta + rowL1], acc[n][3]);
+  }
+  const int csize = cluster.num_blocks(), rank = cluster.block_rank();
+  if (csize == 1) {  // no split-K: a CTA barrier is enough
+    __syncthreads();
+    for (int e = threadIdx.x; e < tokens * kRowsPerCta; e += kThreads) {
+      const int tk = e / kRowsPerCta, row = rowBase + e % kRowsPerCta;
+      if (row < rows) a.out[(size_t)tk * rows + row] = outS[e];
+    }
+    return;
+  }
+  cluster.sync();
+  for (int e = rank * kThreads + threadIdx.x; e < tokens * kRowsPerCta; e += csize * kThreads) {
+    const int tk = e / kRowsPerCta, row = rowBase + e % kRowsPerCta;
+    if (row < rows) {
+      float sum = 0.f;
+      for (int r = 0; r < csize; ++r) sum += cluster.map_shared_rank(outS, r)[e];
+      a.out[(size_t)tk * rows + row] = sum;
+    }
+  }
+  cluster.sync();  // peers may still be reading this CTA's tile
+}
+
+int deviceSmCount() {
+  static int sms = 0;
+  if (!sms) {
+    int dev = 0;
+    cudaGetDevice(&dev);
+    cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev);
+    if (!sms) sms = 132;
+  }
+  return sms;
+}
+
+template <int METHOD, int BITS, int NT>
+cudaError_t launchOne(const BitplaneArgs& a, cudaStream_t stream) {
+  constexpr int NTOK = 8 * NT;
+  const int nsegTotal = (a.cols + kSegCols - 1) / kSegCols;
+  const int rowBlocks = (a.rows + kRowsPerCta - 1) / kRowsPerCta;
+  const size_t fixedBytes = (size_t)NTOK * kRowsPerCta * 4 +
+                            (METHOD == kMethodLut && BITS >= 5 ? (size_t)kRowsPerCta * (1u << BITS) * 2 : 0);
+  const size_t segBytes = (size_t)1024 * a.tokens;  // staged activations per 512-column segment
+  const int maxSegs = (int)((kSmemBudget - fixedBytes) / segBytes);
+  const int blocksPerSm = minBlocksFor(BITS);
+  const int maxSegsResident = (int)(((size_t)kSmemPerSm / blocksPerSm - 1024 - fixedBytes) / segBytes);
+  // Split K across a cluster only as far as it pays: model time as waves of CTAs (as many
+  // resident per SM as registers allow) x (segments per warp + a fixed cost of about 1.5
+  // segments for staging and reduction); avoid slices too big for that residency.
+  const int slots = blocksPerSm * deviceSmCount();
+  int splitK = 1;
+  double best = 1e30;
+  for (int s = 1; s <= std::min(kMaxCluster, nsegTotal); ++s) {
+    const int segs = (nsegTotal + s - 1) / s;
+    if (segs > maxSegs) continue;
+    const int waves = (rowBlocks * s + slots - 1) / slots;
+    const double cost = waves * ((segs + kKWarps - 1) / kKWarps + 1.5) + (segs > maxSegsResident ? 1e6 : 0);
+    if (cost < best - 1e-9) best = cost, splitK = s;
+  }
+  if ((nsegTotal + splitK - 1) / splitK > maxSegs) return cudaErrorInvalidValue;  // validated by the caller
+  const int segsPerCta = (nsegTotal + splitK - 1) / splitK;
+  splitK = (nsegTotal + segsPerCta - 1) / segsPerCta;
+  const size_t smemBytes = (size_t)segsPerCta * segBytes + fixedBytes;
+
+  static bool attributeSet = false;  // once per instantiation, never inside a capture
+  auto kernel = fusedKernel<METHOD, BITS, NT>;
+  if (!attributeSet) {
+    cudaError_t err = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmemBudget + 4096);
+    if (err != cudaSuccess) return err;
+    attributeSet = true;
+  }
+  cudaLaunchConfig_t cfg = {};
+  cfg.gridDim = dim3(rowBlocks, splitK, 1);
+  cfg.blockDim = dim3(kThreads, 1, 1);
+  cfg.dynamicSmemBytes = smemBytes;
+  cfg.stream = stream;
+  cudaLaunchAttribute attr[1];
+  attr[0].id = cudaLaunchAttributeClusterDimension;
+  attr[0].val.clusterDim.x = 1;
+  attr[0].val.clusterDim.y = splitK;
+  attr[0].val.clusterDim.z = 1;
+  cfg.attrs = attr;
+  cfg.numAttrs = 1;
+  KernelParams kp{a, segsPerCta};
+  return cudaLaunchKernelEx(&cfg, kernel, kp);
+}
+
+template <int METHOD, int NT>
+cudaError_t launchBits(const BitplaneArgs& a, cudaStream_t s) {
+  switch (a.bits) {
+    case 1: if constexpr (METHOD == kMethodBcq) return launchOne<METHOD, 1, NT>(a, s); else break;
+    case 2: return launchOne<METHOD, 2, NT>(a, s);
+    case 3: return launchOne<METHOD, 3, NT>(a, s);
+    case 4: return launchOne<METHOD, 4, NT>(a, s);
+    case 5: return launchOne<METHOD, 5, NT>(a, s);
+    case 6: return launchOne<METHOD, 6, NT>(a, s);
+    case 7: return launchOne<METHOD, 7, NT>(a, s);
+    case 8: return launchOne<METHOD, 8, NT>(a, s);
+    default: break;
+  }
+  return cudaErrorInvalidValue;
+}
+
+// ---- dequantisation into an fp16 [rows, cols] scratch (prefill path) ----
+// One thread per 8 columns (one byte of each plane word), so each thread writes 16
+// contiguous bytes and a warp writes 512 contiguous bytes: the kernel is write-bandwidth bound.
+template <int METHOD, int BITS>
+__global__ void dequantKernel(const BitplaneArgs a, uint16_t* __restrict__ w) {
+  const int K32 = a.cols >> 5;
+  const size_t planeStride = (size_t)a.rows * K32;
+  const size_t n = planeStride * 4;
+  const int groups = METHOD == kMethodBcq ? (a.cols + a.groupSize - 1) / a.groupSize : 0;
+  for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
+    const size_t wi = i >> 2;
+    const int sub = (int)(i & 3);
+    const int row = (int)(wi / K32), word = (int)(wi % K32);
+    uint32_t b[BITS];
+#pragma unroll
+    for (int p = 0; p < BITS; ++p) b[p] = (__ldg(a.planes + p * planeStride + wi) >> (8 * sub)) & 0xFFu;
+    uint32_t o[4];
+    if constexpr (METHOD == kMethodLut) {
+      const uint16_t* lut = a.table + ((size_t)row << BITS);
+#pragma unroll
+      for (int j = 0; j < 8; ++j) {
+        uint32_t idx = 0;
+#pragma unroll
+        for (int p = 0; p < BITS; ++p) idx |= ((b[p] >> j) & 1u) << (BITS - 1 - p);
+        const uint32_t h = __ldg(lut + idx);
+        if (j & 1) o[j >> 1] |= h << 16;
+        else o[j >> 1] = h;
+      }
+    } else {
+      const int grp = (word * 32 + sub * 8) / a.groupSize;
+      const uint16_t* sc = a.table + ((size_t)row * groups + grp) * BITS;
+      float sv[BITS];
+#pragma unroll
+      for (int p = 0; p < BITS; ++p) sv[p] = __half2float(__ushort_as_half(__ldg(sc + p)));
+      const float off = a.offsets ? __half2float(__ushort_as_half(__ldg(a.offsets + (size_t)row * groups + grp))) : 0.f;
+#pragma unroll
+      for (int j = 0; j < 8; ++j) {
+        float acc = off;
+#pragma unroll
+        for (int p = 0; p < BITS; ++p) acc += ((b[p] >> j) & 1u) ? sv[p] : -sv[p];
+        const uint32_t h = __half_as_ushort(__float2half_rn(acc));
+        if (j & 1) o[j >> 1] |= h << 16;
+        else o[j >> 1] = h;
+      }
+    }
+    *reinterpret_cast<uint4*>(w + (size_t)row * a.cols + (size_t)word * 32 + sub * 8) = make_uint4(o[0], o[1], o[2], o[3]);
+  }
+}
+
+__device__ __forceinline__ uint32_t hash32(uint32_t x) {
+  x ^= x >> 16; x *= 0x7feb352dU; x ^= x >> 15; x *= 0x846ca68bU; x ^= x >> 16;
+  return x;
+}
+
+__global__ void fillU32Kernel(uint32_t* dst, size_t count, uint32_t seed) {
+  for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < count; i += (size_t)gridDim.x * blockDim.x)
+    dst[i] = hash32((uint32_t)i * 0x9E3779B9u ^ hash32(seed + (uint32_t)(i >> 32)));
+}
+
+__global__ void fillF16Kernel(uint16_t* dst, size_t count, uint32_t seed, float lo, float hi) {
+  for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < count; i += (size_t)gridDim.x * blockDim.x) {
+    const float u = (hash32((uint32_t)i * 0x9E3779B9u ^ hash32(seed + (uint32_t)(i >> 32))) >> 8) * (1.f / 16777216.f);
+    dst[i] = __half_as_ushort(__float2half_rn(lo + (hi - lo) * u));
+  }
+}
+
+int gridFor(size_t n) { return (int)std::min<size_t>((n + 255) / 256, (size_t)deviceSmCount() * 16); }
+
+}  // namespace
+
+int fusedMaxCols(int tokens) {
+  const int ntok = tokens > 8 ? 16 : 8;
+  const int fixedBytes = ntok * kRowsPerCta * 4 + kRowsPerCta * 256 * 2;
+  const int maxSegs = (kSmemBudget - fixedBytes) / (1024 * ntok);
+  return maxSegs * kMaxCluster * kSegCols;
+}
+
+cudaError_t launchFused(const BitplaneArgs& a, cudaStream_t stream) {
+  if (a.tokens < 1 || a.tokens > kFusedMaxTokens) return cudaErrorInvalidValue;
+  const bool two = a.tokens > 8;
+  if (a.method == kMethodLut) return two ? launchBits<kMethodLut, 2>(a, stream) : launchBits<kMethodLut, 1>(a, stream);
+  return two ? launchBits<kMethodBcq, 2>(a, stream) : launchBits<kMethodBcq, 1>(a, stream);
+}
+
+cudaError_t launchDequant(const BitplaneArgs& a, uint16_t* weightF16, cudaStream_t stream) {
+  const size_t n = (size_t)a.rows * (a.cols >> 5) * 4;
+  const int grid = gridFor(n);
+  if (a.method == kMethodLut) {
+    switch (a.bits) {
+      case 2: dequantKernel<kMethodLut, 2><<<grid, 256, 0, stream>>>(a, weightF16); break;
+      case 3: dequantKernel<kMethodLut, 3><<<grid, 256, 0, stream>>>(a, weightF16); break;
+      case 4: dequantKernel<kMethodLut, 4><<<grid, 256, 0, stream>>>(a, weightF16); break;
+      case 5: dequantKernel<kMethodLut, 5><<<grid, 256, 0, stream>>>(a, weightF16); break;
+      case 6: dequantKernel<kMethodLut, 6><<<grid, 256, 0, stream>>>(a, weightF16); break;
+      case 7: dequantKernel<kMethodLut, 7><<<grid, 256, 0, stream>>>(a, weightF16); break;
+      case 8: dequantKernel<kMethodLut, 8><<<grid, 256, 0, stream>>>(a, weightF16); break;
+      default: return cudaErrorInvalidValue;
+    }
+  } else {
+    switch (a.bits) {
+      case 1: dequantKernel<kMethodBcq, 1><<<grid, 256, 0, stream>>>(a, weightF16); break;
+      case 2: dequantKernel<kMethodBcq, 2><<<grid, 256, 0, stream>>>(a, weightF16); break;
+      case 3: dequantKernel<kMethodBcq, 3><<<grid, 256, 0, stream>>>(a, weightF16); break;
+      case 4: dequantKernel<kMethodBcq, 4><<<grid, 256, 0, stream>>>(a, weightF16); break;
+      case 5: dequantKernel<kMethodBcq, 5><<<grid, 256, 0, stream>>>(a, weightF16); break;
+      case 6: dequantKernel<kMethodBcq, 6><<<grid, 256, 0, stream>>>(a, weightF16); break;
+      case 7: dequantKernel<kMethodBcq, 7><<<grid, 256, 0, stream>>>(a, weightF16); break;
+      case 8: dequantKernel<kMethodBcq, 8><<<grid, 256, 0, stream>>>(a, weightF16); break;
+      default: return cudaErrorInvalidValue;
+    }
+  }
+  return cudaGetLastError();
+}
+
+cudaError_t launchFillU32(uint32_t* dst, size_t count, uint32_t seed, cudaStream_t stream) {
+  fillU32Kernel<<<gridFor(count), 256, 0, stream>>>(dst, count, seed);
+  return cudaGetLastError();
+}
+
+cudaError_t launchFillF16(uint16_t* dst, size_t count, uint32_t seed, float lo, float hi, cudaStream_t stream) {
+  fillF16Kernel<<<gridFor(count), 256, 0, stream>>>(dst, count, seed, lo, hi);
+  return cudaGetLastError();
+}
+
+}  // namespace anyprec_cuda

@@ -1,0 +1,180 @@
+// GPU correctness suite (plain node:test, runs on the GPU machine without dev tooling):
+//   node --test packages/kernels-cuda/test/gpu/
+// Every width of both methods, tokens 1..16, 33 and 128, Llama-2-7B / Llama-3-8B shapes
+// (with fused qkv and gate+up) and odd small ones, against the fp64 dequantise-then-matmul
+// reference of test/reference.mjs with the fp16-rounding tolerance defined there.
+// Skips visibly when no CUDA device is present. ANYPREC_GPU_SHAPES=small | medium | full
+// (default full) limits the shapes: small = the odd ones, medium = + three Llama shapes.
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { describe, test } from 'node:test';
+import * as k from '../../dist/index.js';
+import * as R from '../reference.mjs';
+import { freeWeights, makeShape, makeWeights, runCase } from './cases.mjs';
+
+const info = k.cudaInfo();
+const skip = info.available ? false : `no usable CUDA device: ${info.reason}`;
+const shapesMode = process.env.ANYPREC_GPU_SHAPES ?? 'full';
+const TOKENS = [...Array.from({ length: 16 }, (_, i) => i + 1), 33, 128];
+const LUT_BITS = [2, 3, 4, 5, 6, 7, 8];
+const BCQ_BITS = [1, 2, 3, 4, 5, 6, 7, 8];
+const SMALL = [
+  { name: 'odd 1x32', rows: 1, cols: 32, groupSize: 32 },
+  { name: 'odd 37x96', rows: 37, cols: 96, groupSize: 64 },
+  { name: 'odd 100x544', rows: 100, cols: 544, groupSize: 96 },
+  { name: 'odd 129x1056', rows: 129, cols: 1056, groupSize: 128 },
+  { name: 'odd 77x2080 (g256)', rows: 77, cols: 2080, groupSize: 256 },
+];
+const LLAMA = [
+  { name: 'q/o 4096x4096', rows: 4096, cols: 4096 },
+  { name: 'L3 k/v 1024x4096', rows: 1024, cols: 4096 },
+  { name: 'L3 qkv 6144x4096', rows: 6144, cols: 4096 },
+  { name: 'L2 qkv 12288x4096', rows: 12288, cols: 4096 },
+  { name: 'L2 gate/up 11008x4096', rows: 11008, cols: 4096 },
+  { name: 'L3 gate/up 14336x4096', rows: 14336, cols: 4096 },
+  { name: 'L2 gate+up 22016x4096', rows: 22016, cols: 4096 },
+  { name: 'L3 gate+up 28672x4096', rows: 28672, cols: 4096 },
+  { name: 'L2 down 4096x11008', rows: 4096, cols: 11008 },
+  { name: 'L3 down 4096x14336', rows: 4096, cols: 14336 },
+].map((s) => ({ ...s, groupSize: 128 }));
+const MEDIUM = [LLAMA[0], LLAMA[1], LLAMA[5]];
+const SHAPES =
+  shapesMode === 'small' ? SMALL : shapesMode === 'medium' ? [...SMALL, ...MEDIUM] : [...SMALL, ...LLAMA];
+const log = [];
+
+describe('CUDA bit-plane matmul vs fp64 reference', { skip }, () => {
+  let stream;
+  test('setup', () => {
+    stream = new k.CudaStream();
+    log.push({ info, cublas: k.cublasInfo() });
+  });
+
+  SHAPES.forEach((s, si) => {
+    test(`${s.name}: every width of both methods, tokens ${TOKENS.join(',')}`, () => {
+      const shape = makeShape(k, s, 1000 + si);
+      const rowList = R.sampleRows(s.rows, 24, shape.next);
+      const scratch = k.allocTensor('F16', [s.rows, s.cols]);
+      try {
+        for (const [method, widths] of [
+          ['lut', LUT_BITS],
+          ['bcq', BCQ_BITS],
+        ]) {
+          for (const bits of widths) {
+            const w = makeWeights(k, shape, method, bits, { groupSize: s.groupSize, offsets: bits !== 2 });
+            const wRows = R.dequantRows(w.host, rowList);
+            let worst = 0;
+            for (const tokens of TOKENS) {
+              const variants = tokens > 16 ? [null, scratch] : [null];
+              for (const sc of variants) {
+                const r = runCase(k, stream, shape, w, rowList, wRows, tokens, { scratch: sc });
+                const label = `${s.name} ${method} ${bits}b tokens ${tokens} path ${r.path}`;
+                assert.ok(r.written, `${label}: some outputs were not written (NaN poison left)`);
+                assert.ok(r.worst <= 1, `${label}: error ${r.worst.toFixed(3)} x tolerance at ${r.where}`);
+                worst = Math.max(worst, r.worst);
+              }
+            }
+            log.push({ shape: s.name, method, bits, worstOverTol: worst });
+            freeWeights(w);
+          }
+        }
+      } finally {
+        scratch.free();
+        shape.planes.free();
+      }
+    });
+  });
+
+  test('dequantisation kernels match the reference weights', () => {
+    for (const s of [SMALL[2], SMALL[3], LLAMA[0]]) {
+      const shape = makeShape(k, s, 77);
+      const rowList = R.sampleRows(s.rows, 16, shape.next);
+      for (const [method, widths] of [
+        ['lut', LUT_BITS],
+        ['bcq', BCQ_BITS],
+      ])
+        for (const bits of widths) {
+          const w = makeWeights(k, shape, method, bits, { groupSize: s.groupSize });
+          const out = k.allocTensor('F16', [s.rows, s.cols]);
+          if (method === 'lut') k.dequantLut(stream, { ...w.dev, out });
+          else k.dequantBcq(stream, { ...w.dev, out });
+          stream.synchronize();
+          const got = out.download();
+          out.free();
+          const ref = R.dequantRows(w.host, rowList);
+          rowList.forEach((r, i) => {
+            for (let c = 0; c < s.cols; c++) {
+              const g = R.f16ToNumber(got[r * s.cols + c]);
+              const want = ref.w[i * s.cols + c];
+              // Any-Precision copies table entries exactly; AnyBCQ rounds its fp32 sum to fp16 once.
+              const tol = method === 'lut' ? 0 : 2 ** -11 * ref.mag[i * s.cols + c] + 2 ** -24;
+              assert.ok(
+                Math.abs(g - want) <= tol,
+                `${s.name} ${method} ${bits}b row ${r} col ${c}: ${g} vs ${want}`,
+              );
+            }
+          });
+          freeWeights(w);
+        }
+      shape.planes.free();
+    }
+  });
+
+  test('CUDA graph capture replays the same results', () => {
+    const s = SMALL[3];
+    const shape = makeShape(k, s, 5);
+    const rowList = R.sampleRows(s.rows, 32, shape.next);
+    for (const [method, bits] of [
+      ['lut', 3],
+      ['lut', 6],
+      ['bcq', 2],
+      ['bcq', 7],
+    ]) {
+      const w = makeWeights(k, shape, method, bits, { groupSize: s.groupSize });
+      const wRows = R.dequantRows(w.host, rowList);
+      for (const tokens of [1, 8, 13]) {
+        const r = runCase(k, stream, shape, w, rowList, wRows, tokens, { graph: true });
+        assert.ok(
+          r.written && r.worst <= 1,
+          `graph ${method} ${bits}b tokens ${tokens}: ${r.worst} ${r.where}`,
+        );
+      }
+      freeWeights(w);
+    }
+    shape.planes.free();
+  });
+
+  test('bad calls throw before launching and leave the device usable', () => {
+    const s = SMALL[3];
+    const shape = makeShape(k, s, 9);
+    const w = makeWeights(k, shape, 'lut', 4);
+    const x = k.allocTensor('F16', [4, s.cols]);
+    const out = k.allocTensor('F32', [4, s.rows]);
+    const ok = { ...w.dev, x, out, tokens: 4 };
+    assert.throws(() => k.matmulLut(stream, { ...ok, tokens: 5 }), k.KernelArgumentError);
+    assert.throws(() => k.matmulLut(stream, { ...ok, bits: 9 }), k.KernelArgumentError);
+    assert.throws(() => k.matmulLut(stream, { ...ok, x: out }), k.KernelDtypeError);
+    assert.throws(() => k.matmulLut(stream, { ...ok, cols: s.cols - 32 }), k.KernelArgumentError);
+    // A tensor whose declared shape lies about its size: the addon's own byte checks catch it.
+    const tiny = k.allocTensor('U32', [1]);
+    const liar = new k.DeviceTensor('U32', [8, s.rows, s.cols / 32], tiny.native);
+    assert.throws(() => k.matmulLut(stream, { ...ok, planes: liar }), /planes holds 4 bytes/);
+    tiny.free();
+    const freed = k.allocTensor('F16', [4, s.cols]);
+    freed.free();
+    assert.throws(() => k.matmulLut(stream, { ...ok, x: freed }), /freed/);
+    // The context is healthy: a correct call still gives correct results.
+    const rowList = R.sampleRows(s.rows, 16, shape.next);
+    const r = runCase(k, stream, shape, w, rowList, R.dequantRows(w.host, rowList), 4);
+    assert.ok(r.written && r.worst <= 1);
+    x.free();
+    out.free();
+    freeWeights(w);
+    shape.planes.free();
+  });
+
+  test('write log', () => {
+    if (process.env.ANYPREC_TEST_LOG)
+      writeFileSync(process.env.ANYPREC_TEST_LOG, JSON.stringify(log, null, 1));
+    stream.free();
+  });
+});
