@@ -17,7 +17,9 @@ function packageRoot(): string {
 export function loadNative<T>(): NativeLoad<T> {
   const path = process.env.ANYPREC_CPU_ADDON ?? join(packageRoot(), ADDON_RELATIVE_PATH);
   if (!existsSync(path)) {
-    return { error: `native addon not built (${path} missing): run \`pnpm --filter @anyprec/kernels-cpu build\`` };
+    return {
+      error: `native addon not built (${path} missing): run \`npx pnpm@10.34.9 --filter @anyprec/kernels-cpu build\``,
+    };
   }
   try {
     const require = createRequire(import.meta.url);
