@@ -1,6 +1,9 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { openModel } from '../src/node.js';
+
+/** ../shared (models and data beside the checkout) exists in CI and on dev machines, not in every fresh clone. */
+const HAS_SHARED = existsSync(new URL('../../../../shared/models/small/model.safetensors', import.meta.url));
 
 const SMALL = new URL('../../../../shared/models/small', import.meta.url).pathname;
 const TINY = new URL('../../../models/tiny', import.meta.url).pathname;
@@ -14,7 +17,7 @@ function rawHeader(path: string) {
 }
 
 describe('openModel on the shared HF models', () => {
-  it('small: 74 BF16 tensors, tied head, shapes from config', async () => {
+  it.skipIf(!HAS_SHARED)('small (skipped without ../shared): 74 BF16 tensors, tied head, shapes from config', async () => {
     const m = await openModel(SMALL);
     try {
       expect(m.tensors.size).toBe(74);
