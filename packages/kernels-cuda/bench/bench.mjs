@@ -1,5 +1,5 @@
 // Benchmark: fused bit-plane matmul vs cuBLAS fp16 on the same shapes, tokens and run.
-//   pnpm --filter @anyprec/kernels-cuda bench [-- --quick | --prefill-only] [-- --out results.json]
+//   pnpm --filter @anyprec/kernels-cuda bench [-- --quick | --prefill-only] [-- --shapes RxC,...] [-- --out results.json]
 // Weights are rotated over enough copies (>= 256 MB) that they never sit in the 50 MB L2; every
 // configuration is captured into a CUDA graph of many launches and timed with CUDA events
 // (median of 7 replays). Effective GB/s = bytes of planes + lut/scales/offsets read / time.
@@ -41,6 +41,11 @@ const SHAPES = [
   [4096, 11008],
   [12288, 4096], // Llama-2-7B gate/up, down, fused qkv
 ];
+const shapesIdx = args.indexOf('--shapes'); // e.g. --shapes 4096x4096,14336x4096
+if (shapesIdx >= 0) {
+  const keep = new Set(args[shapesIdx + 1].split(','));
+  SHAPES.splice(0, SHAPES.length, ...SHAPES.filter(([r, c]) => keep.has(`${r}x${c}`)));
+}
 const DECODE_M = prefillOnly ? [] : quick ? [1, 8] : [1, 2, 4, 8, 12, 16];
 const PREFILL_M = quick ? [] : [33, 128];
 const LUT_BITS = [2, 3, 4, 5, 6, 7, 8];

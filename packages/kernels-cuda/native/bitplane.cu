@@ -17,13 +17,20 @@
 // - Index -> fp16 through PRMT on an 8-entry table held in registers (FLUTE-like register
 //   LUT, here built per row for Any-Precision <= 3 bits and per (row, group, 3-plane
 //   chunk) for AnyBCQ, whose weight is linear in its planes so wider BCQ sums chunks).
-//   Any-Precision at >= 4 bits reads its per-row table from shared memory.
-// - Split-K over a thread-block cluster; partial tiles are reduced through distributed
-//   shared memory, so no atomics to global memory, no memset and a deterministic sum.
+//   Any-Precision at 4 bits uses two such tables and a third PRMT; >= 5 bits read a per-row
+//   table from shared memory.
+// - Planes stream through a per-warp cp.async ring in shared memory (several segments in
+//   flight per warp), issued before the activations are staged; programmatic dependent launch
+//   lets those copies overlap the previous kernel's tail.
+// - Split-K over a thread-block cluster, sized by a wave model that asks the occupancy
+//   calculator how many clusters fit; partial tiles are reduced through distributed shared
+//   memory, so no atomics to global memory, no memset and a deterministic sum.
 #include <cooperative_groups.h>
 #include <cuda_fp16.h>
 
 #include <algorithm>
+#include <map>
+#include <utility>
 
 #include "bitplane.h"
 
@@ -43,11 +50,26 @@ constexpr int kMaxCluster = 8;                // portable cluster size
 #ifndef ANYPREC_ACC_CHAINS
 #define ANYPREC_ACC_CHAINS 2  // independent mma accumulator chains per warp (ILP)
 #endif
-#ifndef ANYPREC_SMALL_BITS
-#define ANYPREC_SMALL_BITS 3  // up to this width: 3 CTAs per SM (80 registers), no double-buffering
+#ifndef ANYPREC_RING_KB
+#define ANYPREC_RING_KB 48  // shared memory per CTA for the asynchronous plane ring (at most)
 #endif
-constexpr int kSmemBudget = 200 * 1024;       // x slice + tables + partial tile, per CTA
-constexpr int kSmemPerSm = 227 * 1024;        // usable shared memory per SM (Hopper)
+#ifndef ANYPREC_SMALL_BITS
+#define ANYPREC_SMALL_BITS 0  // up to this width: 3 CTAs per SM (80 registers; measured slower, README)
+#endif
+#ifndef ANYPREC_RING_MAX
+#define ANYPREC_RING_MAX 4  // most segments a warp keeps in flight
+#endif
+#ifndef ANYPREC_CLUSTER_OCCUPANCY
+#define ANYPREC_CLUSTER_OCCUPANCY 1  // wave model counts co-resident clusters (cudaOccupancyMaxActiveClusters)
+#endif
+#ifndef ANYPREC_PDL
+#define ANYPREC_PDL 1  // programmatic dependent launch
+#endif
+#ifndef ANYPREC_FIXED_SEGS
+#define ANYPREC_FIXED_SEGS 1.5  // wave model: staging + reduction cost, in segments per warp
+#endif
+constexpr int kSmemBudget = 227 * 1024;       // dynamic shared memory per CTA (Hopper maximum)
+constexpr int kSmemPerSm = 228 * 1024;        // shared memory per SM (1 KiB of it reserved per CTA)
 
 __device__ __forceinline__ void mma16816(float (&c)[4], uint32_t a0, uint32_t a1, uint32_t a2, uint32_t a3,
                                          uint32_t b0, uint32_t b1) {
@@ -117,17 +139,16 @@ __device__ __forceinline__ void lookup16(const Tab8& A, const Tab8& B, uint32_t 
   }
 }
 
-// AnyBCQ: table of one chunk of planes [FIRST, FIRST+COUNT) for one (row, group);
-// entry e = (FIRST == 0 ? offset : 0) + sum_k scale_{FIRST+k} * (bit_{COUNT-1-k}(e) ? 1 : -1).
-template <int BITS, int FIRST, int COUNT>
-__device__ __forceinline__ Tab8 bcqTab(const uint16_t* scales, float offset) {
+// AnyBCQ: table of one chunk of planes [FIRST, FIRST+COUNT) from scales already in registers;
+// entry e = offset + sum_k scale_{FIRST+k} * (bit_{COUNT-1-k}(e) ? +1 : -1).
+template <int FIRST, int COUNT>
+__device__ __forceinline__ Tab8 bcqTabF(const float* scales, float offset) {
   float s2[COUNT];
-  float base = FIRST == 0 ? offset : 0.f;
+  float base = offset;
 #pragma unroll
   for (int k = 0; k < COUNT; ++k) {
-    const float s = __half2float(__ushort_as_half(__ldg(scales + FIRST + k)));
-    base -= s;
-    s2[k] = 2.f * s;
+    base -= scales[FIRST + k];
+    s2[k] = 2.f * scales[FIRST + k];
   }
   float v[8];
 #pragma unroll
@@ -142,25 +163,70 @@ __device__ __forceinline__ Tab8 bcqTab(const uint16_t* scales, float offset) {
                        h2u(__floats2half2_rn(v[4], v[5])), h2u(__floats2half2_rn(v[6], v[7])));
 }
 
+// ---- asynchronous copies (cp.async, sm_80+) and programmatic dependent launch (sm_90) ----
+__device__ __forceinline__ void cpAsync16(void* dst, const void* src, bool valid) {
+  const uint32_t s = static_cast<uint32_t>(__cvta_generic_to_shared(dst));
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(s), "l"(src), "r"(valid ? 16 : 0) : "memory");
+}
+__device__ __forceinline__ void cpAsync4(void* dst, const void* src, bool valid) {
+  const uint32_t s = static_cast<uint32_t>(__cvta_generic_to_shared(dst));
+  asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;\n" ::"r"(s), "l"(src), "r"(valid ? 4 : 0) : "memory");
+}
+__device__ __forceinline__ void cpAsyncCommit() { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
+template <int N>
+__device__ __forceinline__ void cpAsyncWait() {
+  asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
+}
+// wait_group takes an immediate: dispatch the (uniform) run-time count.
+__device__ __forceinline__ void cpAsyncWaitAtMost(int n) {
+  switch (n) {
+    case 0: cpAsyncWait<0>(); break;
+    case 1: cpAsyncWait<1>(); break;
+    case 2: cpAsyncWait<2>(); break;
+    default: cpAsyncWait<3>(); break;
+  }
+}
+// Wait for the kernels this launch programmatically depends on (no-op without such a dependency).
+__device__ __forceinline__ void gridDependencyWait() { asm volatile("griddepcontrol.wait;\n" ::: "memory"); }
+__device__ __forceinline__ void allowDependentLaunch() { asm volatile("griddepcontrol.launch_dependents;\n" ::: "memory"); }
+
 struct KernelParams {
   BitplaneArgs a;
   int segsPerCta;  // x slice of one CTA, in 512-column segments
+  int ringSlots;   // segments each warp keeps in flight, 1..ringSlots(bits) (host picks for occupancy)
 };
 
-// CTAs per SM the register budget is sized for: narrow widths trade register double-buffering
-// for more resident warps (measured better at 2-3 bits, worse at >= 4; README).
+// Most segments each warp keeps in flight in its private shared-memory ring (one segment of
+// one warp = 2 rows x BITS planes x 32 lanes x 16 B = BITS KiB). The host lowers it when the
+// activation slice is large, to keep minBlocksFor(BITS) CTAs resident per SM.
+constexpr int ringSlots(int bits) {
+  return ANYPREC_RING_KB / (kWarps * bits) < 1 ? 1
+         : ANYPREC_RING_KB / (kWarps * bits) > ANYPREC_RING_MAX ? ANYPREC_RING_MAX
+                                                                : ANYPREC_RING_KB / (kWarps * bits);
+}
+constexpr size_t ringStageBytes(int bits) { return (size_t)kWarps * bits * 1024; }
+constexpr size_t kRingMinBytes = ringStageBytes(8);  // one slot at 8 bits: what fusedMaxCols reserves
+static_assert(ANYPREC_RING_MAX >= 1 && ANYPREC_RING_MAX <= 4, "cpAsyncWaitAtMost handles up to 4 slots");
+
+// CTAs per SM the register budget is sized for: narrow widths get fewer registers and more
+// resident warps (the kernel is latency-bound at low occupancy; README).
 constexpr int minBlocksFor(int bits) { return bits <= ANYPREC_SMALL_BITS ? 3 : 2; }
 
-// Shared memory: xs [segs][qloc 4][s 4][tokens][t 4] uint4 (8 permuted fp16 activations each),
-// then the partial output tile outS [NTOK][64] f32, then (Any-Precision >= 4 bits) lutS [64][2^BITS] f16.
+// Shared memory: ring [warps][slots][BITS][2 rows][32 lanes] uint4 (each lane reads back only
+// what it copied itself), xs [segs][qloc 4][s 4][tokens][t 4] uint4 (8 permuted fp16
+// activations each), the partial output tile outS [NTOK][64] f32, and (Any-Precision >= 5
+// bits) lutS [64][2^BITS] f16.
 template <int METHOD, int BITS, int NT>
 __global__ void __launch_bounds__(kThreads, minBlocksFor(BITS)) fusedKernel(const KernelParams kp) {
   constexpr int NTOK = 8 * NT;
   constexpr bool kSmemLut = METHOD == kMethodLut && BITS >= 5;
   constexpr bool kLut16 = METHOD == kMethodLut && BITS == 4;
+  // AnyBCQ 4-bit: one 16-entry table per (row, group) = two 8-entry tables over planes 1..3
+  // with plane 0's scale folded into the offset (-/+), looked up like Any-Precision 4-bit.
+  constexpr bool kBcq16 = METHOD == kMethodBcq && BITS == 4;
+  constexpr bool kSel16 = kLut16 || kBcq16;
   constexpr int kChunks = METHOD == kMethodLut ? (kLut16 ? 2 : 1) : (BITS + 2) / 3;
-  // Double-buffer the plane registers (load segment i+1 while computing i) where registers allow.
-  constexpr bool kPipe = minBlocksFor(BITS) == 2 && BITS <= 4;
+  const int S = kp.ringSlots;
   extern __shared__ uint4 smem[];
   const BitplaneArgs& a = kp.a;
   cg::cluster_group cluster = cg::this_cluster();
@@ -172,9 +238,10 @@ __global__ void __launch_bounds__(kThreads, minBlocksFor(BITS)) fusedKernel(cons
   const int nseg = max(0, min(kp.segsPerCta, nsegTotal - seg0));
   const int rowBase = blockIdx.x * kRowsPerCta;
 
-  uint4* xs = smem;
+  uint4* ring = smem;
+  uint4* xs = smem + (size_t)S * ringStageBytes(BITS) / 16;
   // Only real tokens are staged; B fragments of padding tokens are zeros in registers.
-  float* outS = reinterpret_cast<float*>(smem + (size_t)kp.segsPerCta * 64 * tokens);
+  float* outS = reinterpret_cast<float*>(xs + (size_t)kp.segsPerCta * 64 * tokens);
   uint16_t* lutS = reinterpret_cast<uint16_t*>(outS + NTOK * kRowsPerCta);
 
   // ---- warp geometry: each warp owns one 16-row tile and every kKWarps-th segment ----
@@ -187,79 +254,110 @@ __global__ void __launch_bounds__(kThreads, minBlocksFor(BITS)) fusedKernel(cons
   const uint32_t* P0 = a.planes + (size_t)r0 * K32;
   const uint32_t* P1 = a.planes + (size_t)r1 * K32;
   const bool vec = (K32 & 3) == 0;
+  // This warp's j-th segment is every kKWarps-th one of the CTA's slice.
+  auto segOf = [&](int j) { return kw + j * kKWarps; };
+  const int mySegs = kw < nseg ? (nseg - kw + kKWarps - 1) / kKWarps : 0;
+  uint4* myRing = ring + (size_t)warp * S * BITS * 64 + lane;
 
-  auto load = [&](int seg, uint32_t (&v0)[BITS][4], uint32_t (&v1)[BITS][4]) {
-    const int w0 = (seg0 + seg) * 16 + 4 * t;
-    if (vec && w0 + 4 <= K32) {
+  // Copy this warp's j-th segment (words 4t..4t+3 of rows r0, r1 for every plane) into ring
+  // slot j % S; always commits a group, so that group j is always this warp's j-th segment.
+  auto issue = [&](int j) {
+    if (j < mySegs) {
+      const int w0 = (seg0 + segOf(j)) * 16 + 4 * t;
+      uint4* dst = myRing + (j % S) * BITS * 64;
+      if (vec) {  // K32 % 4 == 0: a lane's 4 words are all inside the row or all past its end
+        const bool ok = w0 < K32;
+        const int wc = ok ? w0 : 0;
 #pragma unroll
-      for (int p = 0; p < BITS; ++p) {
-        const uint4 u0 = __ldcs(reinterpret_cast<const uint4*>(P0 + p * planeStride + w0));
-        const uint4 u1 = __ldcs(reinterpret_cast<const uint4*>(P1 + p * planeStride + w0));
-        v0[p][0] = u0.x, v0[p][1] = u0.y, v0[p][2] = u0.z, v0[p][3] = u0.w;
-        v1[p][0] = u1.x, v1[p][1] = u1.y, v1[p][2] = u1.z, v1[p][3] = u1.w;
-      }
-    } else {
-#pragma unroll
-      for (int p = 0; p < BITS; ++p)
-#pragma unroll
-        for (int q = 0; q < 4; ++q) {
-          const bool ok = w0 + q < K32;
-          v0[p][q] = ok ? __ldcs(P0 + p * planeStride + w0 + q) : 0u;
-          v1[p][q] = ok ? __ldcs(P1 + p * planeStride + w0 + q) : 0u;
+        for (int p = 0; p < BITS; ++p) {
+          cpAsync16(dst + (2 * p) * 32, P0 + p * planeStride + wc, ok);
+          cpAsync16(dst + (2 * p + 1) * 32, P1 + p * planeStride + wc, ok);
         }
-    }
-  };
-
-  // Optional L2 prefetch kPrefetch warp-iterations ahead. Measured on H100 (README): it made
-  // the kernel ~10% slower, so it is off; the kernel is bound by integer issue, not latency.
-  constexpr int kPrefetch = 0;
-  auto prefetch = [&](int seg) {
-    const int w0 = (seg0 + seg) * 16 + 4 * t;
-    if (kPrefetch > 0 && seg < nseg && w0 < K32) {
+      } else {
 #pragma unroll
-      for (int p = 0; p < BITS; ++p) {
-        asm volatile("prefetch.global.L2 [%0];" ::"l"(P0 + p * planeStride + w0));
-        asm volatile("prefetch.global.L2 [%0];" ::"l"(P1 + p * planeStride + w0));
+        for (int p = 0; p < BITS; ++p)
+#pragma unroll
+          for (int q = 0; q < 4; ++q) {
+            const bool ok = w0 + q < K32;
+            const int wc = ok ? w0 + q : 0;
+            cpAsync4(reinterpret_cast<uint32_t*>(dst + (2 * p) * 32) + q, P0 + p * planeStride + wc, ok);
+            cpAsync4(reinterpret_cast<uint32_t*>(dst + (2 * p + 1) * 32) + q, P1 + p * planeStride + wc, ok);
+          }
       }
     }
+    cpAsyncCommit();
   };
-#pragma unroll 1
-  for (int i = 1; i <= kPrefetch; ++i) prefetch(kw + i * kKWarps);
 
-  // The planes do not depend on x: start streaming them before staging the activations.
-  uint32_t bufA0[BITS][4], bufA1[BITS][4];
-  if (kw < nseg) load(kw, bufA0, bufA1);
+  // AnyBCQ scales/offsets of (row, group) for both rows, loaded one segment ahead of use.
+  constexpr int kRawBits = METHOD == kMethodBcq ? BITS : 1;
+  // Prefetching keeps a second set of scales live; wider widths would spill registers.
+  constexpr bool kPrefetchScales = METHOD == kMethodBcq && BITS <= 5;
+  float preS0[kRawBits], preS1[kRawBits], preO0 = 0.f, preO1 = 0.f;
+  int preGrp = -1;
+  const int groups = METHOD == kMethodBcq ? (cols + a.groupSize - 1) / a.groupSize : 0;
+  auto loadRaw = [&](int grp) {
+    const uint16_t* s0 = a.table + ((size_t)r0 * groups + grp) * BITS;
+    const uint16_t* s1 = a.table + ((size_t)r1 * groups + grp) * BITS;
+#pragma unroll
+    for (int k = 0; k < kRawBits; ++k) {
+      preS0[k] = __half2float(__ushort_as_half(__ldg(s0 + k)));
+      preS1[k] = __half2float(__ushort_as_half(__ldg(s1 + k)));
+    }
+    preO0 = a.offsets ? __half2float(__ushort_as_half(__ldg(a.offsets + (size_t)r0 * groups + grp))) : 0.f;
+    preO1 = a.offsets ? __half2float(__ushort_as_half(__ldg(a.offsets + (size_t)r1 * groups + grp))) : 0.f;
+    preGrp = grp;
+  };
+  auto firstGroupOf = [&](int j) { return min(((seg0 + segOf(j)) * 16 + 4 * t) * 32 / a.groupSize, groups - 1); };
+
+  // The planes do not depend on earlier kernels: put the first S segments in flight before
+  // waiting for them (programmatic dependent launch) and before staging the activations.
+#pragma unroll 1
+  for (int j = 0; j < S; ++j) issue(j);
+  if constexpr (kPrefetchScales)
+    if (mySegs > 0) loadRaw(firstGroupOf(0));
+  gridDependencyWait();
+  allowDependentLaunch();
 
   // ---- stage: zero the partial tile, permute this CTA's x slice, copy row tables ----
   for (int i = threadIdx.x; i < NTOK * kRowsPerCta; i += kThreads) outS[i] = 0.f;
   {
-    const int words = nseg * 16;
-    for (int item = threadIdx.x; item < words * tokens; item += kThreads) {
-      const int wd = item % words, m = item / words;
-      const int gw = seg0 * 16 + wd;
-      uint32_t h[16];
-      if (gw < K32) {
+    // kStageBatch items per thread with all their loads issued before the first is used: at
+    // 8-16 tokens a thread stages several items, and serial L2 round trips would dominate.
+    constexpr int kStageBatch = 4;
+    const int words = nseg * 16, items = words * tokens;
+    for (int base = threadIdx.x; base < items; base += kThreads * kStageBatch) {
+      uint4 u[kStageBatch][4];
+#pragma unroll
+      for (int b = 0; b < kStageBatch; ++b) {
+        const int item = base + b * kThreads;
+        const int wd = item % words, m = item / words;
+        const int gw = seg0 * 16 + wd;
+        const bool ok = item < items && gw < K32;
         const uint4* src = reinterpret_cast<const uint4*>(a.x + (size_t)m * cols + (size_t)gw * 32);
 #pragma unroll
-        for (int q = 0; q < 4; ++q) {
-          const uint4 u = __ldg(src + q);
-          h[4 * q] = u.x, h[4 * q + 1] = u.y, h[4 * q + 2] = u.z, h[4 * q + 3] = u.w;
-        }
-      } else {
-#pragma unroll
-        for (int q = 0; q < 16; ++q) h[q] = 0;
+        for (int q = 0; q < 4; ++q) u[b][q] = ok ? __ldg(src + q) : make_uint4(0, 0, 0, 0);
       }
-      const int seg = wd >> 4, q = wd & 15, tq = q >> 2, qloc = q & 3;
 #pragma unroll
-      for (int s = 0; s < 4; ++s) {
-        // halves j = s + 4i (slot i, columns of h = 0) then s + 16 + 4i (h = 1)
-        auto half = [&](int j) { return (h[j >> 1] >> ((j & 1) * 16)) & 0xFFFFu; };
-        uint4 o;
-        o.x = half(s) | (half(s + 4) << 16);
-        o.y = half(s + 8) | (half(s + 12) << 16);
-        o.z = half(s + 16) | (half(s + 20) << 16);
-        o.w = half(s + 24) | (half(s + 28) << 16);
-        xs[(((seg * 4 + qloc) * 4 + s) * tokens + m) * 4 + tq] = o;
+      for (int b = 0; b < kStageBatch; ++b) {
+        const int item = base + b * kThreads;
+        if (item >= items) break;
+        const int wd = item % words, m = item / words;
+        uint32_t h[16];
+#pragma unroll
+        for (int q = 0; q < 4; ++q)
+          h[4 * q] = u[b][q].x, h[4 * q + 1] = u[b][q].y, h[4 * q + 2] = u[b][q].z, h[4 * q + 3] = u[b][q].w;
+        const int seg = wd >> 4, q = wd & 15, tq = q >> 2, qloc = q & 3;
+#pragma unroll
+        for (int s = 0; s < 4; ++s) {
+          // halves j = s + 4i (slot i, columns of h = 0) then s + 16 + 4i (h = 1)
+          auto half = [&](int j) { return (h[j >> 1] >> ((j & 1) * 16)) & 0xFFFFu; };
+          uint4 o;
+          o.x = half(s) | (half(s + 4) << 16);
+          o.y = half(s + 8) | (half(s + 12) << 16);
+          o.z = half(s + 16) | (half(s + 20) << 16);
+          o.w = half(s + 24) | (half(s + 28) << 16);
+          xs[(((seg * 4 + qloc) * 4 + s) * tokens + m) * 4 + tq] = o;
+        }
       }
     }
   }
@@ -295,33 +393,42 @@ __global__ void __launch_bounds__(kThreads, minBlocksFor(BITS)) fusedKernel(cons
       tab1[c] = tabFromHalves(e1[0] | e1[1] << 16, e1[2] | e1[3] << 16, e1[4] | e1[5] << 16, e1[6] | e1[7] << 16);
     }
   }
-  const int groups = METHOD == kMethodBcq ? (cols + a.groupSize - 1) / a.groupSize : 0;
   int curGroup = -1;
   __syncthreads();
 
-  auto compute = [&](int seg, const uint32_t (&v0)[BITS][4], const uint32_t (&v1)[BITS][4]) {
+  auto compute = [&](int j, const uint32_t (&v0)[BITS][4], const uint32_t (&v1)[BITS][4]) {
+    const int seg = segOf(j);
     const int w0 = (seg0 + seg) * 16 + 4 * t;
 #pragma unroll
     for (int qloc = 0; qloc < 4; ++qloc) {
       if constexpr (METHOD == kMethodBcq) {
-        // The group is constant within a word (groupSize % 32 == 0); rebuild on change.
+        // The group is constant within a word (groupSize % 32 == 0); rebuild on change. With
+        // groupSize a multiple of 128 a lane's 4 words share one group, prefetched a segment ago.
         const int grp = min(((w0 + qloc) * 32) / a.groupSize, groups - 1);
         if (grp != curGroup) {
           curGroup = grp;
-          const uint16_t* s0 = a.table + ((size_t)r0 * groups + grp) * BITS;
-          const uint16_t* s1 = a.table + ((size_t)r1 * groups + grp) * BITS;
-          const float o0 = a.offsets ? __half2float(__ushort_as_half(__ldg(a.offsets + (size_t)r0 * groups + grp))) : 0.f;
-          const float o1 = a.offsets ? __half2float(__ushort_as_half(__ldg(a.offsets + (size_t)r1 * groups + grp))) : 0.f;
-          tab0[0] = bcqTab<BITS, 0, (BITS < 3 ? BITS : 3)>(s0, o0);
-          tab1[0] = bcqTab<BITS, 0, (BITS < 3 ? BITS : 3)>(s1, o1);
-          if constexpr (kChunks > 1) {
-            tab0[1] = bcqTab<BITS, 3, (BITS - 3 < 3 ? BITS - 3 : 3)>(s0, 0.f);
-            tab1[1] = bcqTab<BITS, 3, (BITS - 3 < 3 ? BITS - 3 : 3)>(s1, 0.f);
+          if (grp != preGrp) loadRaw(grp);
+          if constexpr (kBcq16) {
+            tab0[0] = bcqTabF<1, 3>(preS0, preO0 - preS0[0]);
+            tab0[1] = bcqTabF<1, 3>(preS0, preO0 + preS0[0]);
+            tab1[0] = bcqTabF<1, 3>(preS1, preO1 - preS1[0]);
+            tab1[1] = bcqTabF<1, 3>(preS1, preO1 + preS1[0]);
+          } else {
+            tab0[0] = bcqTabF<0, (BITS < 3 ? BITS : 3)>(preS0, preO0);
+            tab1[0] = bcqTabF<0, (BITS < 3 ? BITS : 3)>(preS1, preO1);
+            if constexpr (kChunks > 1) {
+              tab0[1] = bcqTabF<3, (BITS - 3 < 3 ? BITS - 3 : 3)>(preS0, 0.f);
+              tab1[1] = bcqTabF<3, (BITS - 3 < 3 ? BITS - 3 : 3)>(preS1, 0.f);
+            }
+            if constexpr (kChunks > 2) {
+              tab0[2] = bcqTabF<6, BITS - 6>(preS0, 0.f);
+              tab1[2] = bcqTabF<6, BITS - 6>(preS1, 0.f);
+            }
           }
-          if constexpr (kChunks > 2) {
-            tab0[2] = bcqTab<BITS, 6, BITS - 6>(s0, 0.f);
-            tab1[2] = bcqTab<BITS, 6, BITS - 6>(s1, 0.f);
-          }
+        }
+        if (kPrefetchScales && qloc == 0 && j + 1 < mySegs) {
+          const int next = firstGroupOf(j + 1);
+          if (next != curGroup) loadRaw(next);
         }
       }
 #pragma unroll
@@ -355,7 +462,7 @@ __global__ void __launch_bounds__(kThreads, minBlocksFor(BITS)) fusedKernel(cons
             A0[0][i] = w0v[2 * i] | (w0v[2 * i + 1] << 16);
             A1[0][i] = w1v[2 * i] | (w1v[2 * i + 1] << 16);
           }
-        } else if constexpr (kLut16) {
+        } else if constexpr (kSel16) {
           const uint32_t sel0 = 0x32103210u | (nibbleIndex<1>(pw0, s) << 2);
           const uint32_t sel1 = 0x32103210u | (nibbleIndex<1>(pw1, s) << 2);
           lookup16(tab0[0], tab0[1], nibbleIndex<3>(pw0 + 1, s), sel0, A0[0]);
@@ -375,7 +482,7 @@ __global__ void __launch_bounds__(kThreads, minBlocksFor(BITS)) fusedKernel(cons
             lookup8(tab1[2], nibbleIndex<BITS - 6>(pw1 + 6, s), A1[2]);
           }
         }
-        constexpr int kMmaChunks = kLut16 ? 1 : kChunks;  // the 16-entry lookup makes one operand
+        constexpr int kMmaChunks = kSel16 ? 1 : kChunks;  // the 16-entry lookup makes one operand
 #pragma unroll
         for (int c = 0; c < kMmaChunks; ++c)
 #pragma unroll
@@ -388,26 +495,23 @@ __global__ void __launch_bounds__(kThreads, minBlocksFor(BITS)) fusedKernel(cons
     }
   };
 
-  if constexpr (kPipe) {
-    uint32_t bufB0[BITS][4], bufB1[BITS][4];
-    for (int seg = kw; seg < nseg; seg += 2 * kKWarps) {
-      const int segB = seg + kKWarps;
-      prefetch(seg + (kPrefetch + 1) * kKWarps);
-      prefetch(seg + (kPrefetch + 2) * kKWarps);
-      if (segB < nseg) load(segB, bufB0, bufB1);
-      compute(seg, bufA0, bufA1);
-      if (segB < nseg) {
-        if (segB + kKWarps < nseg) load(segB + kKWarps, bufA0, bufA1);
-        compute(segB, bufB0, bufB1);
-      }
+  // ---- main loop: wait for segment j, move it to registers, refill its slot with j + S ----
+#pragma unroll 1
+  for (int j = 0; j < mySegs; ++j) {
+    cpAsyncWaitAtMost(S - 1);  // groups committed so far: S + j; group j is complete
+    const uint4* src = myRing + (j % S) * BITS * 64;
+    uint32_t v0[BITS][4], v1[BITS][4];
+#pragma unroll
+    for (int p = 0; p < BITS; ++p) {
+      const uint4 u0 = src[(2 * p) * 32], u1 = src[(2 * p + 1) * 32];
+      v0[p][0] = u0.x, v0[p][1] = u0.y, v0[p][2] = u0.z, v0[p][3] = u0.w;
+      v1[p][0] = u1.x, v1[p][1] = u1.y, v1[p][2] = u1.z, v1[p][3] = u1.w;
     }
-  } else {
-    for (int seg = kw; seg < nseg; seg += kKWarps) {
-      prefetch(seg + (kPrefetch + 1) * kKWarps);
-      if (seg != kw) load(seg, bufA0, bufA1);
-      compute(seg, bufA0, bufA1);
-    }
+    __syncwarp();  // orders the reads above before the asynchronous refill of the same slot
+    issue(j + S);
+    compute(j, v0, v1);
   }
+  cpAsyncWait<0>();
 
   // ---- reduce: warps sharing a tile through shared memory, CTAs of the cluster through DSMEM ----
   float acc[NT][4];
@@ -466,48 +570,89 @@ cudaError_t launchOne(const BitplaneArgs& a, cudaStream_t stream) {
   const int rowBlocks = (a.rows + kRowsPerCta - 1) / kRowsPerCta;
   const size_t fixedBytes = (size_t)NTOK * kRowsPerCta * 4 +
                             (METHOD == kMethodLut && BITS >= 5 ? (size_t)kRowsPerCta * (1u << BITS) * 2 : 0);
+  const size_t stageBytes = ringStageBytes(BITS);
   const size_t segBytes = (size_t)1024 * a.tokens;  // staged activations per 512-column segment
-  const int maxSegs = (int)((kSmemBudget - fixedBytes) / segBytes);
-  const int blocksPerSm = minBlocksFor(BITS);
-  const int maxSegsResident = (int)(((size_t)kSmemPerSm / blocksPerSm - 1024 - fixedBytes) / segBytes);
+  const int maxSegs = (int)((kSmemBudget - fixedBytes - stageBytes) / segBytes);
+  // The deepest ring that still lets minBlocksFor(BITS) CTAs share an SM (at least one slot).
+  auto slotsFor = [&](int segs) {
+    const size_t base = fixedBytes + (size_t)segs * segBytes + 1024;
+    int S = ringSlots(BITS);
+    while (S > 1 && base + S * stageBytes > (size_t)kSmemPerSm / minBlocksFor(BITS)) --S;
+    return S;
+  };
+  static bool attributeSet = false;  // once per instantiation, never inside a capture
+  auto kernel = fusedKernel<METHOD, BITS, NT>;
+  if (!attributeSet) {
+    cudaError_t err = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmemBudget);
+    if (err != cudaSuccess) return err;
+    attributeSet = true;
+  }
+  // CTAs resident at once in clusters of s: GPC boundaries can leave SMs unusable for larger
+  // clusters, so ask the occupancy calculator (cached; -1 if it cannot answer).
+  static std::map<std::pair<int, size_t>, int> clusterSlotsCache;
+  auto clusterSlots = [&](int s, size_t smem) {
+    if (!ANYPREC_CLUSTER_OCCUPANCY) return -1;
+    const auto key = std::make_pair(s, smem);
+    auto it = clusterSlotsCache.find(key);
+    if (it != clusterSlotsCache.end()) return it->second;
+    cudaLaunchConfig_t q = {};
+    q.gridDim = dim3(1, s, 1);
+    q.blockDim = dim3(kThreads, 1, 1);
+    q.dynamicSmemBytes = smem;
+    cudaLaunchAttribute qa[1];
+    qa[0].id = cudaLaunchAttributeClusterDimension;
+    qa[0].val.clusterDim.x = 1;
+    qa[0].val.clusterDim.y = s;
+    qa[0].val.clusterDim.z = 1;
+    q.attrs = qa;
+    q.numAttrs = 1;
+    int n = 0;
+    int slots = -1;
+    if (cudaOccupancyMaxActiveClusters(&n, kernel, &q) == cudaSuccess && n > 0) slots = n * s;
+    else (void)cudaGetLastError();
+    clusterSlotsCache[key] = slots;
+    return slots;
+  };
   // Split K across a cluster only as far as it pays: model time as waves of CTAs (as many
-  // resident per SM as registers allow) x (segments per warp + a fixed cost of about 1.5
-  // segments for staging and reduction); avoid slices too big for that residency.
-  const int slots = blocksPerSm * deviceSmCount();
+  // resident as registers, shared memory and cluster placement allow) x (segments per warp +
+  // a fixed cost of about ANYPREC_FIXED_SEGS segments for staging and reduction).
   int splitK = 1;
   double best = 1e30;
   for (int s = 1; s <= std::min(kMaxCluster, nsegTotal); ++s) {
     const int segs = (nsegTotal + s - 1) / s;
     if (segs > maxSegs) continue;
+    const size_t smem = fixedBytes + segs * segBytes + slotsFor(segs) * stageBytes;
+    const int resident = std::max(1, std::min(minBlocksFor(BITS), (int)(kSmemPerSm / (smem + 1024))));
+    const int occ = clusterSlots(s, smem);
+    const int slots = occ > 0 ? occ : resident * deviceSmCount();
     const int waves = (rowBlocks * s + slots - 1) / slots;
-    const double cost = waves * ((segs + kKWarps - 1) / kKWarps + 1.5) + (segs > maxSegsResident ? 1e6 : 0);
+    const double cost = waves * ((segs + kKWarps - 1) / kKWarps + ANYPREC_FIXED_SEGS);
     if (cost < best - 1e-9) best = cost, splitK = s;
   }
   if ((nsegTotal + splitK - 1) / splitK > maxSegs) return cudaErrorInvalidValue;  // validated by the caller
   const int segsPerCta = (nsegTotal + splitK - 1) / splitK;
   splitK = (nsegTotal + segsPerCta - 1) / segsPerCta;
-  const size_t smemBytes = (size_t)segsPerCta * segBytes + fixedBytes;
+  const int ringSlotsUsed = slotsFor(segsPerCta);
+  const size_t smemBytes = (size_t)segsPerCta * segBytes + fixedBytes + ringSlotsUsed * stageBytes;
 
-  static bool attributeSet = false;  // once per instantiation, never inside a capture
-  auto kernel = fusedKernel<METHOD, BITS, NT>;
-  if (!attributeSet) {
-    cudaError_t err = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmemBudget + 4096);
-    if (err != cudaSuccess) return err;
-    attributeSet = true;
-  }
   cudaLaunchConfig_t cfg = {};
   cfg.gridDim = dim3(rowBlocks, splitK, 1);
   cfg.blockDim = dim3(kThreads, 1, 1);
   cfg.dynamicSmemBytes = smemBytes;
   cfg.stream = stream;
-  cudaLaunchAttribute attr[1];
+  cudaLaunchAttribute attr[2];
   attr[0].id = cudaLaunchAttributeClusterDimension;
   attr[0].val.clusterDim.x = 1;
   attr[0].val.clusterDim.y = splitK;
   attr[0].val.clusterDim.z = 1;
+  // Programmatic dependent launch: this grid may start while the previous kernel of the stream
+  // drains; it only streams weights before griddepcontrol.wait (see README: weights must not be
+  // written by the kernel launched just before).
+  attr[1].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  attr[1].val.programmaticStreamSerializationAllowed = ANYPREC_PDL;
   cfg.attrs = attr;
-  cfg.numAttrs = 1;
-  KernelParams kp{a, segsPerCta};
+  cfg.numAttrs = 2;
+  KernelParams kp{a, segsPerCta, ringSlotsUsed};
   return cudaLaunchKernelEx(&cfg, kernel, kp);
 }
 
@@ -530,16 +675,20 @@ cudaError_t launchBits(const BitplaneArgs& a, cudaStream_t s) {
 // ---- dequantisation into an fp16 [rows, cols] scratch (prefill path) ----
 // One thread per 8 columns (one byte of each plane word), so each thread writes 16
 // contiguous bytes and a warp writes 512 contiguous bytes: the kernel is write-bandwidth bound.
+// Rows [rowBegin, rowBegin + rowCount) go to rows 0.. of w, so a row block can be
+// dequantised into a small scratch that stays in L2 for the GEMM that reads it next.
 template <int METHOD, int BITS>
-__global__ void dequantKernel(const BitplaneArgs a, uint16_t* __restrict__ w) {
+__global__ void dequantKernel(const BitplaneArgs a, int rowBegin, int rowCount, uint16_t* __restrict__ w) {
   const int K32 = a.cols >> 5;
   const size_t planeStride = (size_t)a.rows * K32;
-  const size_t n = planeStride * 4;
+  const size_t n = (size_t)rowCount * K32 * 4;
   const int groups = METHOD == kMethodBcq ? (a.cols + a.groupSize - 1) / a.groupSize : 0;
   for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
-    const size_t wi = i >> 2;
+    const size_t wl = i >> 2;
     const int sub = (int)(i & 3);
-    const int row = (int)(wi / K32), word = (int)(wi % K32);
+    const int rowL = (int)(wl / K32), word = (int)(wl % K32);
+    const int row = rowBegin + rowL;
+    const size_t wi = (size_t)row * K32 + word;
     uint32_t b[BITS];
 #pragma unroll
     for (int p = 0; p < BITS; ++p) b[p] = (__ldg(a.planes + p * planeStride + wi) >> (8 * sub)) & 0xFFu;
@@ -572,7 +721,7 @@ __global__ void dequantKernel(const BitplaneArgs a, uint16_t* __restrict__ w) {
         else o[j >> 1] = h;
       }
     }
-    *reinterpret_cast<uint4*>(w + (size_t)row * a.cols + (size_t)word * 32 + sub * 8) = make_uint4(o[0], o[1], o[2], o[3]);
+    *reinterpret_cast<uint4*>(w + (size_t)rowL * a.cols + (size_t)word * 32 + sub * 8) = make_uint4(o[0], o[1], o[2], o[3]);
   }
 }
 
@@ -599,7 +748,7 @@ int gridFor(size_t n) { return (int)std::min<size_t>((n + 255) / 256, (size_t)de
 
 int fusedMaxCols(int tokens) {
   const int ntok = tokens > 8 ? 16 : 8;
-  const int fixedBytes = ntok * kRowsPerCta * 4 + kRowsPerCta * 256 * 2;
+  const int fixedBytes = (int)kRingMinBytes + ntok * kRowsPerCta * 4 + kRowsPerCta * 256 * 2;
   const int maxSegs = (kSmemBudget - fixedBytes) / (1024 * ntok);
   return maxSegs * kMaxCluster * kSegCols;
 }
@@ -612,29 +761,34 @@ cudaError_t launchFused(const BitplaneArgs& a, cudaStream_t stream) {
 }
 
 cudaError_t launchDequant(const BitplaneArgs& a, uint16_t* weightF16, cudaStream_t stream) {
-  const size_t n = (size_t)a.rows * (a.cols >> 5) * 4;
+  return launchDequantRows(a, 0, a.rows, weightF16, stream);
+}
+
+cudaError_t launchDequantRows(const BitplaneArgs& a, int rowBegin, int rowCount, uint16_t* weightF16, cudaStream_t stream) {
+  if (rowBegin < 0 || rowCount < 1 || rowBegin + rowCount > a.rows) return cudaErrorInvalidValue;
+  const size_t n = (size_t)rowCount * (a.cols >> 5) * 4;
   const int grid = gridFor(n);
   if (a.method == kMethodLut) {
     switch (a.bits) {
-      case 2: dequantKernel<kMethodLut, 2><<<grid, 256, 0, stream>>>(a, weightF16); break;
-      case 3: dequantKernel<kMethodLut, 3><<<grid, 256, 0, stream>>>(a, weightF16); break;
-      case 4: dequantKernel<kMethodLut, 4><<<grid, 256, 0, stream>>>(a, weightF16); break;
-      case 5: dequantKernel<kMethodLut, 5><<<grid, 256, 0, stream>>>(a, weightF16); break;
-      case 6: dequantKernel<kMethodLut, 6><<<grid, 256, 0, stream>>>(a, weightF16); break;
-      case 7: dequantKernel<kMethodLut, 7><<<grid, 256, 0, stream>>>(a, weightF16); break;
-      case 8: dequantKernel<kMethodLut, 8><<<grid, 256, 0, stream>>>(a, weightF16); break;
+      case 2: dequantKernel<kMethodLut, 2><<<grid, 256, 0, stream>>>(a, rowBegin, rowCount, weightF16); break;
+      case 3: dequantKernel<kMethodLut, 3><<<grid, 256, 0, stream>>>(a, rowBegin, rowCount, weightF16); break;
+      case 4: dequantKernel<kMethodLut, 4><<<grid, 256, 0, stream>>>(a, rowBegin, rowCount, weightF16); break;
+      case 5: dequantKernel<kMethodLut, 5><<<grid, 256, 0, stream>>>(a, rowBegin, rowCount, weightF16); break;
+      case 6: dequantKernel<kMethodLut, 6><<<grid, 256, 0, stream>>>(a, rowBegin, rowCount, weightF16); break;
+      case 7: dequantKernel<kMethodLut, 7><<<grid, 256, 0, stream>>>(a, rowBegin, rowCount, weightF16); break;
+      case 8: dequantKernel<kMethodLut, 8><<<grid, 256, 0, stream>>>(a, rowBegin, rowCount, weightF16); break;
       default: return cudaErrorInvalidValue;
     }
   } else {
     switch (a.bits) {
-      case 1: dequantKernel<kMethodBcq, 1><<<grid, 256, 0, stream>>>(a, weightF16); break;
-      case 2: dequantKernel<kMethodBcq, 2><<<grid, 256, 0, stream>>>(a, weightF16); break;
-      case 3: dequantKernel<kMethodBcq, 3><<<grid, 256, 0, stream>>>(a, weightF16); break;
-      case 4: dequantKernel<kMethodBcq, 4><<<grid, 256, 0, stream>>>(a, weightF16); break;
-      case 5: dequantKernel<kMethodBcq, 5><<<grid, 256, 0, stream>>>(a, weightF16); break;
-      case 6: dequantKernel<kMethodBcq, 6><<<grid, 256, 0, stream>>>(a, weightF16); break;
-      case 7: dequantKernel<kMethodBcq, 7><<<grid, 256, 0, stream>>>(a, weightF16); break;
-      case 8: dequantKernel<kMethodBcq, 8><<<grid, 256, 0, stream>>>(a, weightF16); break;
+      case 1: dequantKernel<kMethodBcq, 1><<<grid, 256, 0, stream>>>(a, rowBegin, rowCount, weightF16); break;
+      case 2: dequantKernel<kMethodBcq, 2><<<grid, 256, 0, stream>>>(a, rowBegin, rowCount, weightF16); break;
+      case 3: dequantKernel<kMethodBcq, 3><<<grid, 256, 0, stream>>>(a, rowBegin, rowCount, weightF16); break;
+      case 4: dequantKernel<kMethodBcq, 4><<<grid, 256, 0, stream>>>(a, rowBegin, rowCount, weightF16); break;
+      case 5: dequantKernel<kMethodBcq, 5><<<grid, 256, 0, stream>>>(a, rowBegin, rowCount, weightF16); break;
+      case 6: dequantKernel<kMethodBcq, 6><<<grid, 256, 0, stream>>>(a, rowBegin, rowCount, weightF16); break;
+      case 7: dequantKernel<kMethodBcq, 7><<<grid, 256, 0, stream>>>(a, rowBegin, rowCount, weightF16); break;
+      case 8: dequantKernel<kMethodBcq, 8><<<grid, 256, 0, stream>>>(a, rowBegin, rowCount, weightF16); break;
       default: return cudaErrorInvalidValue;
     }
   }

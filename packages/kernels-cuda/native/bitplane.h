@@ -32,6 +32,9 @@ cudaError_t launchFused(const BitplaneArgs& a, cudaStream_t stream);
 /** W (f16 [rows, cols]) = dequantised weights at `bits`, the prefill path's first half. */
 cudaError_t launchDequant(const BitplaneArgs& a, uint16_t* weightF16, cudaStream_t stream);
 
+/** Rows [rowBegin, rowBegin + rowCount) of W into weightF16 (f16 [rowCount, cols]). */
+cudaError_t launchDequantRows(const BitplaneArgs& a, int rowBegin, int rowCount, uint16_t* weightF16, cudaStream_t stream);
+
 /** Deterministic pseudo-random fill (benchmarks, tests): u32 words, or f16 values in [lo, hi). */
 cudaError_t launchFillU32(uint32_t* dst, size_t count, uint32_t seed, cudaStream_t stream);
 cudaError_t launchFillF16(uint16_t* dst, size_t count, uint32_t seed, float lo, float hi, cudaStream_t stream);

@@ -7,6 +7,7 @@
 #include <dlfcn.h>
 #include <glob.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <string>
 #include <vector>
@@ -295,15 +296,34 @@ Cublas& LoadCublas() {
   return c;
 }
 
+// Prefill tuning, overridable for benchmarks: ANYPREC_PREFILL_CHUNK_MB (0 = whole matrix at
+// once) and ANYPREC_PREFILL_FUSED_MAX (token counts up to which the fused kernel may win).
+size_t PrefillChunkBytes() {
+  static const size_t v = [] {
+    const char* e = std::getenv("ANYPREC_PREFILL_CHUNK_MB");
+    return size_t(e ? std::atof(e) * (1 << 20) : 0.0);
+  }();
+  return v;
+}
+int PrefillFusedMaxTokens() {
+  static const int v = [] {
+    const char* e = std::getenv("ANYPREC_PREFILL_FUSED_MAX");
+    return e ? std::atoi(e) : 3 * kFusedMaxTokens;
+  }();
+  return v;
+}
+
 // out f32 [tokens, rows] = x f16 [tokens, cols] · W f16 [rows, cols]ᵀ (column-major view: C = Wᵀᵀ·x).
-void GemmF16(Napi::Env env, cudaStream_t stream, float* out, const void* x, const void* w, int tokens, int rows, int cols) {
+// ldOut: row stride of out (default rows), so a row block of W can fill columns of a wider out.
+void GemmF16(Napi::Env env, cudaStream_t stream, float* out, const void* x, const void* w, int tokens, int rows, int cols,
+             int ldOut = 0) {
   Cublas& c = LoadCublas();
   if (!c.lib) throw Napi::Error::New(env, c.error);
   const float alpha = 1.f, beta = 0.f;
   int st = c.setStream(c.handle, stream);
   if (st == 0)
     st = c.gemmEx(c.handle, kCublasOpT, kCublasOpN, rows, tokens, cols, &alpha, w, CUDA_R_16F, cols, x, CUDA_R_16F, cols,
-                  &beta, out, CUDA_R_32F, rows, kCublasCompute32F, kCublasGemmDefault);
+                  &beta, out, CUDA_R_32F, ldOut > 0 ? ldOut : rows, kCublasCompute32F, kCublasGemmDefault);
   if (st != 0) throw Napi::Error::New(env, "cublasGemmEx failed with status " + std::to_string(st));
 }
 
@@ -368,15 +388,25 @@ Napi::Value Matmul(const Napi::CallbackInfo& info) {
 
   // Prefill: dequantise into the scratch and call cuBLAS, except for a few 16-token chunks of
   // narrow weights whose fp16 copy would not fit L2, where re-running the fused kernel is faster
-  // (H100, bench/bench.mjs: 14336x4096 3-bit at 33 tokens 83 us fused vs 118 us dequant+cuBLAS).
-  const bool fusedWins = tokens <= 3 * kFusedMaxTokens && a.bits <= 4 && size_t(a.rows) * a.cols * 2 > (size_t(40) << 20);
+  // (H100, bench/bench.mjs: 14336x4096 3-bit at 33 tokens 78 us fused vs ~113 us dequant+cuBLAS).
+  const bool fusedWins = tokens <= PrefillFusedMaxTokens() && a.bits <= 4 && size_t(a.rows) * a.cols * 2 > (size_t(40) << 20);
   const bool useCublas = tokens > kFusedMaxTokens && scratch && !fusedWins && LoadCublas().lib;
   if (useCublas) {
     scratch->Need(env, "scratch", size_t(a.rows) * a.cols * 2);
     uint16_t* w = static_cast<uint16_t*>(scratch->ptr());
-    Check(env, launchDequant(a, w, stream), "dequant launch");
-    GemmF16(env, stream, a.out, a.x, w, tokens, a.rows, a.cols);
-    return Napi::String::New(env, "dequant-cublas");
+    // Optionally in row blocks of at most PrefillChunkBytes() of fp16, each consumed by cuBLAS
+    // while still in L2. Measured slower on H100 (14336x4096 3-bit, 128 tokens: 141 us with
+    // 16 MiB blocks, 190 us with 8 MiB, 113 us whole; README), so off unless asked for.
+    const size_t chunkBytes = PrefillChunkBytes();
+    int chunkRows = a.rows;
+    if (chunkBytes > 0 && size_t(a.rows) * a.cols * 2 > chunkBytes)
+      chunkRows = std::max(64, int(chunkBytes / (size_t(a.cols) * 2)) / 64 * 64);
+    for (int r0 = 0; r0 < a.rows; r0 += chunkRows) {
+      const int n = std::min(chunkRows, a.rows - r0);
+      Check(env, launchDequantRows(a, r0, n, w, stream), "dequant launch");
+      GemmF16(env, stream, a.out + r0, a.x, w, tokens, n, a.cols, a.rows);
+    }
+    return Napi::String::New(env, chunkRows < a.rows ? "dequant-cublas-chunked" : "dequant-cublas");
   }
   const int maxCols = fusedMaxCols(tokens < kFusedMaxTokens ? tokens : kFusedMaxTokens);
   if (a.cols > maxCols)

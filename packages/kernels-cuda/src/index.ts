@@ -26,8 +26,8 @@ export type CudaInfo =
   | { available: true; compiled: true; device: string; deviceCount: number; computeCapability: string }
   | { available: false; compiled: boolean; reason: string };
 
-/** Which path a matmul took: the fused kernel, the fused kernel per 16 tokens, or dequantise + cuBLAS. */
-export type MatmulPath = 'fused' | 'fused-chunked' | 'dequant-cublas';
+/** Which path a matmul took: the fused kernel, the fused kernel per 16 tokens, or dequantise + cuBLAS (per L2-sized row block when chunked). */
+export type MatmulPath = 'fused' | 'fused-chunked' | 'dequant-cublas' | 'dequant-cublas-chunked';
 
 interface NativeBuffer {
   readonly byteLength: number;
@@ -236,7 +236,12 @@ function nat(t: TensorMeta | null | undefined): NativeBuffer | null {
   return t.native;
 }
 
-/** out[t, r] = Σ_k x[t, k] · W[r, k] with Any-Precision weights at `bits` (planes 0..bits-1 + lut<bits>). */
+/**
+ * out[t, r] = Σ_k x[t, k] · W[r, k] with Any-Precision weights at `bits` (planes 0..bits-1 + lut<bits>).
+ * Up to 16 tokens the launch may begin streaming the weights before the previous kernel on
+ * `stream` has finished (programmatic dependent launch), so the weights must not be written by
+ * the kernel launched just before it on the same stream; `x` and `out` are safe.
+ */
 export function matmulLut(stream: CudaStream, a: LutWeights & Activations): MatmulPath {
   validateLutMatmul(a);
   const m = addon();
@@ -257,7 +262,10 @@ export function matmulLut(stream: CudaStream, a: LutWeights & Activations): Matm
   );
 }
 
-/** out[t, r] = Σ_k x[t, k] · W[r, k] with AnyBCQ weights at `bits` (planes 0..bits-1 + scales<bits>, offsets<bits>). */
+/**
+ * out[t, r] = Σ_k x[t, k] · W[r, k] with AnyBCQ weights at `bits` (planes 0..bits-1 + scales<bits>,
+ * offsets<bits>). Same ordering rule for the weights as {@link matmulLut}.
+ */
 export function matmulBcq(stream: CudaStream, a: BcqWeights & Activations): MatmulPath {
   validateBcqMatmul(a);
   const m = addon();

@@ -14,10 +14,12 @@ export interface TensorMeta {
 export const FUSED_MAX_TOKENS = 16;
 
 // Mirrors native/bitplane.cu: 64 rows per CTA, 512-column segments, clusters of <= 8 CTAs
-// and a 200 KiB shared-memory budget for the activation slice (+ tables and partial tile).
+// and 227 KiB of shared memory per CTA for the plane ring (at least one slot: 8 warps x 8 KiB
+// at 8 bits), the activation slice, the partial tile and (Any-Precision >= 5 bits) the row tables.
 const SEG_COLS = 512;
 const MAX_CLUSTER = 8;
-const SMEM_BUDGET = 200 * 1024;
+const SMEM_BUDGET = 227 * 1024;
+const RING_MIN_BYTES = 64 * 1024;
 const ROWS_PER_CTA = 64;
 
 export function dtypeBytes(dtype: DeviceDtype): number {
@@ -54,7 +56,7 @@ export function prefillScratchBytes(rows: number, cols: number): number {
 /** Widest `cols` the fused kernel takes at this token count (its activation slice must fit shared memory). */
 export function fusedMaxCols(tokens: number): number {
   const ntok = tokens > 8 ? 16 : 8;
-  const fixedBytes = ntok * ROWS_PER_CTA * 4 + ROWS_PER_CTA * 256 * 2;
+  const fixedBytes = RING_MIN_BYTES + ntok * ROWS_PER_CTA * 4 + ROWS_PER_CTA * 256 * 2;
   const maxSegs = Math.floor((SMEM_BUDGET - fixedBytes) / (1024 * ntok));
   return maxSegs * MAX_CLUSTER * SEG_COLS;
 }

@@ -1,5 +1,8 @@
 // Host-side behaviour that needs no GPU: availability reporting, layout helpers, fp16
 // conversion, and the argument validation every launch runs before touching the device.
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import {
   bcqGroups,
@@ -48,6 +51,16 @@ describe('layout v1 helpers', () => {
 
   it('fused kernel column limit covers Llama shapes at every token count', () => {
     for (let m = 1; m <= FUSED_MAX_TOKENS; m++) expect(fusedMaxCols(m)).toBeGreaterThanOrEqual(14336);
+  });
+
+  // The TS limit mirrors native/bitplane.cu so that a too-wide call fails validation before it
+  // reaches the addon; compare with the compiled addon where one with CUDA kernels is built.
+  const addonPath = fileURLToPath(new URL('../build/Release/anyprec_cuda.node', import.meta.url));
+  const addon = existsSync(addonPath)
+    ? (createRequire(import.meta.url)(addonPath) as { fusedMaxCols?: (tokens: number) => number })
+    : {};
+  it.skipIf(!addon.fusedMaxCols)('fused kernel column limit matches the native addon', () => {
+    for (let m = 1; m <= FUSED_MAX_TOKENS; m++) expect(fusedMaxCols(m)).toBe(addon.fusedMaxCols?.(m));
   });
 
   it('reference bit order: bit j of word w is column 32w + j, plane-major then row', () => {

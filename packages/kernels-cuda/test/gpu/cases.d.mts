@@ -11,11 +11,7 @@ export interface Weights {
   host: RefLayer;
   dev: Record<string, unknown> & { planes: K.DeviceTensor; rows: number; cols: number; bits: number };
 }
-export function makeShape(
-  k: typeof K,
-  s: { rows: number; cols: number },
-  seed: number,
-): Shape;
+export function makeShape(k: typeof K, s: { rows: number; cols: number }, seed: number): Shape;
 export function makeWeights(
   k: typeof K,
   shape: Shape,
