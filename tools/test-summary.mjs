@@ -24,7 +24,9 @@ for (const group of ['packages', 'apps']) {
     }
     const report = JSON.parse(readFileSync(reportPath, 'utf8'));
     const pending = (report.numPendingTests ?? 0) + (report.numTodoTests ?? 0);
-    console.log(`${pkg.name}: ${report.numPassedTests} passed, ${report.numFailedTests} failed, ${pending} skipped`);
+    console.log(
+      `${pkg.name}: ${report.numPassedTests} passed, ${report.numFailedTests} failed, ${pending} skipped`,
+    );
     passed += report.numPassedTests;
     failed += report.numFailedTests;
     skipped += pending;

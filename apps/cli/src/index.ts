@@ -11,7 +11,9 @@ import { runCli } from './run.js';
 
 const program = new Command()
   .name('anyprec')
-  .description('Quantize a Hugging Face causal LM once into bit-planes; run it at any precision from 2 to 8 bits.')
+  .description(
+    'Quantize a Hugging Face causal LM once into bit-planes; run it at any precision from 2 to 8 bits.',
+  )
   .version(process.env.ANYPREC_VERSION ?? '0.1.0')
   .showHelpAfterError('(run `anyprec --help` for usage)');
 

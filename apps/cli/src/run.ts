@@ -1,6 +1,7 @@
 import type { Command } from '@commander-js/extra-typings';
 
 /** The root commander program every src/commands/*.ts registers on. */
+// biome-ignore lint/complexity/noBannedTypes: commander's extra-typings spells "no options" as {}
 export type Program = Command<[], {}, {}>;
 
 /**
@@ -12,7 +13,9 @@ export async function runCli(program: Program): Promise<void> {
     await program.parseAsync(process.argv);
   } catch (err) {
     const error = err as Error;
-    process.stderr.write(`anyprec: ${error.name && error.name !== 'Error' ? `${error.name}: ` : ''}${error.message}\n`);
+    process.stderr.write(
+      `anyprec: ${error.name && error.name !== 'Error' ? `${error.name}: ` : ''}${error.message}\n`,
+    );
     if (process.env.ANYPREC_DEBUG) process.stderr.write(`${error.stack}\n`);
     process.exitCode = 1;
   }

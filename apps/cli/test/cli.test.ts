@@ -2,7 +2,7 @@
 // checked against oracles that do not come from anyprec itself: the safetensors header
 // bytes of the embedded model, and PyTorch's greedy continuation in reference.json.
 import { spawnSync } from 'node:child_process';
-import { existsSync, openSync, readFileSync, readSync, closeSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, readSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';

@@ -46,18 +46,21 @@ it('src/index.ts reaches no Node built-in module (transitively)', () => {
   expect([...seen].some((f) => f.includes('/node/'))).toBe(false);
 });
 
-it.skipIf(!HAS_SHARED)('blobSource reads the shared small model like the file reader does (skipped without ../shared)', async () => {
-  const path = new URL('../../../../shared/models/small/model.safetensors', import.meta.url).pathname;
-  const viaBlob = await openSafetensorsSource(blobSource(await openAsBlob(path), 'small'));
-  const viaFile = await openSafetensors(path);
-  try {
-    expect(viaBlob.tensors.size).toBe(74);
-    for (const name of ['model.norm.weight', 'model.layers.5.self_attn.v_proj.weight']) {
-      expect(
-        Buffer.from(await viaBlob.readTensor(name)).equals(Buffer.from(await viaFile.readTensor(name))),
-      ).toBe(true);
+it.skipIf(!HAS_SHARED)(
+  'blobSource reads the shared small model like the file reader does (skipped without ../shared)',
+  async () => {
+    const path = new URL('../../../../shared/models/small/model.safetensors', import.meta.url).pathname;
+    const viaBlob = await openSafetensorsSource(blobSource(await openAsBlob(path), 'small'));
+    const viaFile = await openSafetensors(path);
+    try {
+      expect(viaBlob.tensors.size).toBe(74);
+      for (const name of ['model.norm.weight', 'model.layers.5.self_attn.v_proj.weight']) {
+        expect(
+          Buffer.from(await viaBlob.readTensor(name)).equals(Buffer.from(await viaFile.readTensor(name))),
+        ).toBe(true);
+      }
+    } finally {
+      await viaFile.close();
     }
-  } finally {
-    await viaFile.close();
-  }
-});
+  },
+);

@@ -15,28 +15,31 @@ function rawHeader(path: string) {
   return JSON.parse(buf.subarray(8, 8 + n).toString('utf8'));
 }
 
-it.skipIf(!HAS_SHARED)('shared small model (skipped without ../shared): 74 BF16 tensors, shapes and bytes as in the raw header, no lm_head', async () => {
-  const r = await inspectModel(SMALL);
-  const raw = rawHeader(`${SMALL}/model.safetensors`);
-  const names = Object.keys(raw).filter((k) => k !== '__metadata__');
-  expect(r.kind).toBe('model');
-  expect(r.tensorCount).toBe(74);
-  expect(r.tensors.map((t) => t.name).sort()).toEqual(names.sort());
-  expect(r.tensors.some((t) => t.name === 'lm_head.weight')).toBe(false);
-  for (const t of r.tensors) {
-    expect(t.dtype).toBe('BF16');
-    expect(t.shape).toEqual(raw[t.name].shape);
-    expect(t.bytes).toBe(raw[t.name].data_offsets[1] - raw[t.name].data_offsets[0]);
-  }
-  expect(r.metadata).toEqual(raw.__metadata__ ?? {});
-  expect(r.config?.numLayers).toBe(8);
-  expect(r.manifest).toBeNull();
-  // tied head: every weight byte is read per token
-  expect(r.bytesPerToken).toEqual([
-    { precision: null, planes: 0, tables: 0, dense: r.totalBytes, embeddingRow: 0, total: r.totalBytes },
-  ]);
-  expect(JSON.parse(JSON.stringify(r))).toEqual(r);
-});
+it.skipIf(!HAS_SHARED)(
+  'shared small model (skipped without ../shared): 74 BF16 tensors, shapes and bytes as in the raw header, no lm_head',
+  async () => {
+    const r = await inspectModel(SMALL);
+    const raw = rawHeader(`${SMALL}/model.safetensors`);
+    const names = Object.keys(raw).filter((k) => k !== '__metadata__');
+    expect(r.kind).toBe('model');
+    expect(r.tensorCount).toBe(74);
+    expect(r.tensors.map((t) => t.name).sort()).toEqual(names.sort());
+    expect(r.tensors.some((t) => t.name === 'lm_head.weight')).toBe(false);
+    for (const t of r.tensors) {
+      expect(t.dtype).toBe('BF16');
+      expect(t.shape).toEqual(raw[t.name].shape);
+      expect(t.bytes).toBe(raw[t.name].data_offsets[1] - raw[t.name].data_offsets[0]);
+    }
+    expect(r.metadata).toEqual(raw.__metadata__ ?? {});
+    expect(r.config?.numLayers).toBe(8);
+    expect(r.manifest).toBeNull();
+    // tied head: every weight byte is read per token
+    expect(r.bytesPerToken).toEqual([
+      { precision: null, planes: 0, tables: 0, dense: r.totalBytes, embeddingRow: 0, total: r.totalBytes },
+    ]);
+    expect(JSON.parse(JSON.stringify(r))).toEqual(r);
+  },
+);
 
 it('container file: served precisions with bytes per token (hand-computed for the 2x32 fixture)', async () => {
   const r = await inspectModel(new URL('../fixtures/anyprec-2x32-p3.safetensors', import.meta.url).pathname);

@@ -17,35 +17,38 @@ function rawHeader(path: string) {
 }
 
 describe('openModel on the shared HF models', () => {
-  it.skipIf(!HAS_SHARED)('small (skipped without ../shared): 74 BF16 tensors, tied head, shapes from config', async () => {
-    const m = await openModel(SMALL);
-    try {
-      expect(m.tensors.size).toBe(74);
-      expect(m.tensors.has('lm_head.weight')).toBe(false);
-      expect(m.manifest).toBeNull();
-      for (const t of m.tensors.values()) expect(t.dtype).toBe('BF16');
-      expect(m.tensors.get('model.embed_tokens.weight')!.shape).toEqual([8192, 512]);
-      expect(m.tensors.get('model.layers.3.self_attn.k_proj.weight')!.shape).toEqual([4 * 64, 512]);
-      expect(m.tensors.get('model.layers.7.mlp.down_proj.weight')!.shape).toEqual([512, 1408]);
-      expect(m.tensors.get('model.norm.weight')!.shape).toEqual([512]);
-      expect(m.config).toMatchObject({
-        architecture: 'LlamaForCausalLM',
-        numLayers: 8,
-        numHeads: 8,
-        numKvHeads: 4,
-        headDim: 64,
-        tieWordEmbeddings: true,
-        dtype: 'bfloat16',
-        eosTokenIds: [1],
-        bosTokenId: 0,
-      });
-      expect(m.generationConfig).toEqual({ bos_token_id: 0, eos_token_id: 1, do_sample: false });
-      expect((await m.readTextFile('tokenizer_config.json'))?.length).toBeGreaterThan(10);
-      expect(await m.readTextFile('chat_template.jinja')).toBeNull();
-    } finally {
-      await m.close();
-    }
-  });
+  it.skipIf(!HAS_SHARED)(
+    'small (skipped without ../shared): 74 BF16 tensors, tied head, shapes from config',
+    async () => {
+      const m = await openModel(SMALL);
+      try {
+        expect(m.tensors.size).toBe(74);
+        expect(m.tensors.has('lm_head.weight')).toBe(false);
+        expect(m.manifest).toBeNull();
+        for (const t of m.tensors.values()) expect(t.dtype).toBe('BF16');
+        expect(m.tensors.get('model.embed_tokens.weight')!.shape).toEqual([8192, 512]);
+        expect(m.tensors.get('model.layers.3.self_attn.k_proj.weight')!.shape).toEqual([4 * 64, 512]);
+        expect(m.tensors.get('model.layers.7.mlp.down_proj.weight')!.shape).toEqual([512, 1408]);
+        expect(m.tensors.get('model.norm.weight')!.shape).toEqual([512]);
+        expect(m.config).toMatchObject({
+          architecture: 'LlamaForCausalLM',
+          numLayers: 8,
+          numHeads: 8,
+          numKvHeads: 4,
+          headDim: 64,
+          tieWordEmbeddings: true,
+          dtype: 'bfloat16',
+          eosTokenIds: [1],
+          bosTokenId: 0,
+        });
+        expect(m.generationConfig).toEqual({ bos_token_id: 0, eos_token_id: 1, do_sample: false });
+        expect((await m.readTextFile('tokenizer_config.json'))?.length).toBeGreaterThan(10);
+        expect(await m.readTextFile('chat_template.jinja')).toBeNull();
+      } finally {
+        await m.close();
+      }
+    },
+  );
 
   it('tiny (F16): readTensor returns exactly the bytes at the header offsets; readTensorF32 widens f16', async () => {
     const path = `${TINY}/model.safetensors`;

@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type Program } from '../run.js';
+import type { Program } from '../run.js';
 
 /** The checkout root: this file is bundled into apps/cli/dist/index.js. */
 const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
@@ -49,13 +49,32 @@ export function register(program: Program): void {
         ],
         ['inspect', show(container)],
         ['eval', show(container), '--data', show(join(dataDir, 'eval.jsonl')), '--precision', 'all'],
-        ['generate', show(container), '--prompt', 'The kernel scheduler decides which task', '--precision', options.method === 'anybcq' ? '2' : '3', '--max-tokens', '32'],
-        ['generate', show(container), '--prompt', 'The kernel scheduler decides which task', '--precision', options.method === 'anybcq' ? '4' : '8', '--max-tokens', '32'],
+        [
+          'generate',
+          show(container),
+          '--prompt',
+          'The kernel scheduler decides which task',
+          '--precision',
+          options.method === 'anybcq' ? '2' : '3',
+          '--max-tokens',
+          '32',
+        ],
+        [
+          'generate',
+          show(container),
+          '--prompt',
+          'The kernel scheduler decides which task',
+          '--precision',
+          options.method === 'anybcq' ? '4' : '8',
+          '--max-tokens',
+          '32',
+        ],
       ];
       for (const args of steps) {
         process.stdout.write(`\n$ anyprec ${args.join(' ')}\n`);
         const result = spawnSync(process.execPath, [cli, ...args], { stdio: 'inherit' });
-        if (result.status !== 0) throw new Error(`demo step \`anyprec ${args[0]}\` failed (exit ${result.status})`);
+        if (result.status !== 0)
+          throw new Error(`demo step \`anyprec ${args[0]}\` failed (exit ${result.status})`);
       }
     });
 }

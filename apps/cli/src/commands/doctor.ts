@@ -13,7 +13,19 @@ export function register(program: Program): void {
       if (options.json) return printJson(report);
       const line = (name: string, ok: boolean, detail: string) =>
         process.stdout.write(`${name.padEnd(6)} ${ok ? 'available' : 'unavailable'}  ${detail}\n`);
-      line('cpu', report.cpu.available, report.cpu.available ? `${report.cpu.hardwareThreads} threads, avx512f=${report.cpu.avx512f}` : (report.cpu.reason ?? ''));
-      line('cuda', report.cuda.available, report.cuda.available ? `${report.cuda.device} (sm ${report.cuda.computeCapability})` : report.cuda.reason);
+      line(
+        'cpu',
+        report.cpu.available,
+        report.cpu.available
+          ? `${report.cpu.hardwareThreads} threads, avx512f=${report.cpu.avx512f}`
+          : (report.cpu.reason ?? ''),
+      );
+      line(
+        'cuda',
+        report.cuda.available,
+        report.cuda.available
+          ? `${report.cuda.device} (sm ${report.cuda.computeCapability})`
+          : report.cuda.reason,
+      );
     });
 }

@@ -1,11 +1,139 @@
-import { type Program } from '../run.js';
+import * as quantizers from '@anyprec/quantizers';
+import { Option } from '@commander-js/extra-typings';
+import { type Program, printJson } from '../run.js';
 
-/** `anyprec quantize`: quantize a Hugging Face model into a multi-precision container. (Placeholder until its issue lands.) */
+/** Thrown for flag combinations that cannot work; the message says which flag to fix. */
+export class QuantizeUsageError extends Error {
+  override name = 'QuantizeUsageError';
+}
+
+const int = (flag: string) => (value: string) => {
+  const n = Number(value);
+  if (!Number.isInteger(n)) throw new QuantizeUsageError(`${flag} must be an integer, got "${value}"`);
+  return n;
+};
+
+const seconds = (ms: number) => (ms < 10_000 ? `${(ms / 1000).toFixed(1)}s` : `${Math.round(ms / 1000)}s`);
+
+/** The AnyBCQ entry point (packages/quantizers/src/anybcq), looked up at run time so this command works before it lands. */
+type AnyBcqFn = (options: Record<string, unknown>) => Promise<unknown>;
+
+/**
+ * `anyprec quantize`: quantize a Hugging Face model into a multi-precision container.
+ * `--method anyprec` (Any-Precision LLM, widths seed..max) or `--method anybcq` (AnyBCQ).
+ */
 export function register(program: Program): void {
   program
     .command('quantize')
-    .description('quantize a Hugging Face model into a multi-precision container (not implemented yet)')
-    .action(() => {
-      throw new Error('`anyprec quantize` is not implemented yet');
+    .description('quantize a Hugging Face model into a multi-precision bit-plane container')
+    .argument('<model-dir>', 'Hugging Face model directory (config.json, model.safetensors, tokenizer)')
+    .requiredOption('-o, --out <dir>', 'output container directory (an unfinished run there is resumed)')
+    .addOption(
+      new Option('--method <method>', 'quantization method')
+        .choices(['anyprec', 'anybcq'] as const)
+        .default('anyprec' as const),
+    )
+    .option('--calib <file.jsonl>', 'calibration JSONL (field "text"); never the dev split')
+    .option('--samples <n>', 'calibration sequences', int('--samples'), 100)
+    .option('--seq-len <n>', 'tokens per calibration sequence', int('--seq-len'), 512)
+    .option('--seed <n>', 'seed of calibration sampling and k-means++', int('--seed'), 0)
+    .option('--seed-bits <n>', 'anyprec: seed width (2 or 3)', int('--seed-bits'), 3)
+    .option('--max-bits <n>', 'anyprec: parent (maximum) width, up to 8', int('--max-bits'), 8)
+    .addOption(
+      new Option('--sensitivity <kind>', 'anyprec: Fisher diagonal from --calib, or unit weights')
+        .choices(['fisher', 'unit'] as const)
+        .default('fisher' as const),
+    )
+    .option(
+      '--layers <patterns>',
+      'anyprec: quantize only linears whose name contains one of these comma-separated strings',
+    )
+    .option('--lm-head', 'anyprec: also quantize lm_head (untied heads only)')
+    .option(
+      '--restarts <n>',
+      'anyprec: with --seed-init kmeans++, restarts per row (best kept)',
+      int('--restarts'),
+      8,
+    )
+    .addOption(
+      new Option(
+        '--seed-init <kind>',
+        'anyprec: seed clustering, k-means++ + Lloyd or the exact optimum (dynamic programming)',
+      )
+        .choices(['kmeans++', 'optimal'] as const)
+        .default('kmeans++' as const),
+    )
+    .option(
+      '--sensitivity-cache <dir>',
+      'anyprec: keep the Fisher diagonals here and reuse them in later runs with the same calibration',
+    )
+    .option('--threads <n>', 'native worker threads (default: all cores)', int('--threads'))
+    .option('--bits <n>', 'anybcq: maximum width', int('--bits'), 4)
+    .option('--base-bits <n>', 'anybcq: lowest width', int('--base-bits'), 2)
+    .option('--group-size <n>', 'anybcq: inputs per scale group', int('--group-size'), 128)
+    .option('--offsets', 'anybcq: store per-group offsets')
+    .option('--json', 'print the result as one JSON object on stdout')
+    .action(async (modelDir, options) => {
+      const log = (line: string) => process.stderr.write(`${line}\n`);
+      if (options.method === 'anybcq') {
+        const quantizeAnyBcq = (quantizers as unknown as { quantizeAnyBcq?: AnyBcqFn }).quantizeAnyBcq;
+        if (typeof quantizeAnyBcq !== 'function') {
+          throw new QuantizeUsageError(
+            '--method anybcq is not available in this build yet (@anyprec/quantizers has no quantizeAnyBcq); use --method anyprec',
+          );
+        }
+        const result = await quantizeAnyBcq({
+          model: modelDir,
+          out: options.out,
+          bits: options.bits,
+          baseBits: options.baseBits,
+          groupSize: options.groupSize,
+          offsets: options.offsets ?? false,
+          calib: options.calib,
+          samples: options.samples,
+          seqLen: options.seqLen,
+          seed: options.seed,
+          threads: options.threads,
+          onProgress: (event: unknown) => {
+            const e = event as { message?: unknown };
+            log(typeof e?.message === 'string' ? e.message : JSON.stringify(event));
+          },
+        });
+        if (options.json) printJson(result);
+        return;
+      }
+      const result = await quantizers.quantizeAnyPrec({
+        model: modelDir,
+        out: options.out,
+        seedBits: options.seedBits,
+        maxBits: options.maxBits,
+        sensitivity: options.sensitivity,
+        calib: options.calib,
+        samples: options.samples,
+        seqLen: options.seqLen,
+        seed: options.seed,
+        restarts: options.restarts,
+        seedInit: options.seedInit,
+        sensitivityCache: options.sensitivityCache,
+        threads: options.threads,
+        lmHead: options.lmHead ?? false,
+        include: options.layers
+          ? options.layers
+              .split(',')
+              .map((s) => s.trim())
+              .filter(Boolean)
+          : undefined,
+        onProgress: (event) => {
+          if (event.kind === 'stage') return log(event.message);
+          const where = event.layer >= 0 ? `layer ${event.layer}` : 'lm_head';
+          const what = event.resumed ? 'already done (resumed)' : `${seconds(event.ms)}`;
+          log(`[${event.index}/${event.total}] ${where} ${event.base}: ${what}, ETA ${seconds(event.etaMs)}`);
+        },
+      });
+      if (options.json) printJson(result);
+      else
+        log(
+          `wrote ${result.out}: widths ${result.seedBits}..${result.parentBits}, ${result.linears.length} linears, ${seconds(result.ms)}`,
+        );
     });
 }
