@@ -1,0 +1,85 @@
+// Quantizes a model with AnyBCQ and (optionally) measures dev perplexity at every width.
+// Prints one JSON object: settings, time per stage, relative output errors, perplexities.
+//
+//   MODEL=/work/shared/models/small OUT=/tmp/small-anybcq REFINE=block SAMPLES=64 SEQ_LEN=256 \
+//   EVAL_TOKENS=32768 flock /tmp/anyprec-heavy.lock \
+//   npx vitest run --config bench/anybcq.vitest.config.ts anybcq-quantize
+//
+// EVAL_TOKENS=262144 is the full protocol (../shared/models/README.md); a list (32768,262144)
+// evaluates each; EVAL_TOKENS=0 skips eval. Output ppl is keyed by token count, then width.
+import { buildEvalStream, loadModel } from '@anyprec/runtime';
+import { it } from 'vitest';
+import { type AnyBcqRefine, quantizeAnyBcq } from '../src/anybcq/index.js';
+
+const env = process.env;
+const num = (k: string, d: number) => (env[k] !== undefined ? Number(env[k]) : d);
+
+it('anybcq quantize + eval', async () => {
+  const model = env.MODEL ?? '/work/shared/models/small';
+  const out = env.OUT ?? '/tmp/anybcq-bench-out';
+  const result = await quantizeAnyBcq({
+    model,
+    out,
+    bits: num('BITS', 4),
+    baseBits: num('BASE_BITS', 2),
+    groupSize: num('GROUP_SIZE', 128),
+    offsets: env.OFFSETS !== '0',
+    calib: env.CALIB ?? '/work/shared/data/calib.jsonl',
+    samples: num('SAMPLES', 64),
+    seqLen: num('SEQ_LEN', 256),
+    seed: num('SEED', 0),
+    refine: (env.REFINE as AnyBcqRefine | undefined) ?? 'block',
+    damp: num('DAMP', 0.01),
+    cycles: num('CYCLES', 20),
+    blockTarget: num('BLOCK_TARGET', 0.5),
+    weightedFit: env.WEIGHTED_FIT === '1',
+    resume: env.RESUME === '1',
+    onProgress: (p) => {
+      if (env.VERBOSE) process.stderr.write(`${p.message}\n`);
+    },
+  });
+  // EVAL_TOKENS: one count or a comma-separated list (e.g. 32768,262144).
+  const evalList = (env.EVAL_TOKENS ?? '32768')
+    .split(',')
+    .map(Number)
+    .filter((n) => n > 0);
+  const ppl: Record<number, Record<number, number>> = {};
+  let evalSeconds = 0;
+  if (evalList.length > 0) {
+    const q = await loadModel(out, { backend: 'cpu' });
+    for (const tokens of evalList) {
+      const stream = await buildEvalStream(
+        env.DEV_DATA ?? '/work/shared/data/dev.jsonl',
+        q.tokenizer,
+        tokens,
+      );
+      ppl[tokens] = {};
+      for (const b of result.precisions) {
+        const r = await q.perplexity(stream, { precision: b });
+        ppl[tokens][b] = r.ppl;
+        evalSeconds += r.seconds;
+      }
+    }
+  }
+  console.log(
+    JSON.stringify(
+      {
+        model,
+        refine: env.REFINE ?? 'block',
+        blockTarget: num('BLOCK_TARGET', 0.5),
+        weightedFit: env.WEIGHTED_FIT === '1',
+        damp: num('DAMP', 0.01),
+        samples: num('SAMPLES', 64),
+        seqLen: num('SEQ_LEN', 256),
+        timingsSeconds: Object.fromEntries(
+          Object.entries(result.timings).map(([k, v]) => [k.replace(/Ms$/, ''), +(v / 1000).toFixed(2)]),
+        ),
+        outputError: result.outputError,
+        ppl,
+        evalSeconds: +evalSeconds.toFixed(1),
+      },
+      null,
+      2,
+    ),
+  );
+});
