@@ -1,4 +1,4 @@
-import * as quantizers from '@anyprec/quantizers';
+import { quantizeAnyBcq, quantizeAnyPrec } from '@anyprec/quantizers';
 import { Option } from '@commander-js/extra-typings';
 import { type Program, printJson } from '../run.js';
 
@@ -14,9 +14,6 @@ const int = (flag: string) => (value: string) => {
 };
 
 const seconds = (ms: number) => (ms < 10_000 ? `${(ms / 1000).toFixed(1)}s` : `${Math.round(ms / 1000)}s`);
-
-/** The AnyBCQ entry point (packages/quantizers/src/anybcq), looked up at run time so this command works before it lands. */
-type AnyBcqFn = (options: Record<string, unknown>) => Promise<unknown>;
 
 /**
  * `anyprec quantize`: quantize a Hugging Face model into a multi-precision container.
@@ -34,8 +31,12 @@ export function register(program: Program): void {
         .default('anyprec' as const),
     )
     .option('--calib <file.jsonl>', 'calibration JSONL (field "text"); never the dev split')
-    .option('--samples <n>', 'calibration sequences', int('--samples'), 100)
-    .option('--seq-len <n>', 'tokens per calibration sequence', int('--seq-len'), 512)
+    .option('--samples <n>', 'calibration sequences (default: anyprec 100, anybcq 64)', int('--samples'))
+    .option(
+      '--seq-len <n>',
+      'tokens per calibration sequence (default: anyprec 512, anybcq 256)',
+      int('--seq-len'),
+    )
     .option('--seed <n>', 'seed of calibration sampling and k-means++', int('--seed'), 0)
     .option('--seed-bits <n>', 'anyprec: seed width (2 or 3)', int('--seed-bits'), 3)
     .option('--max-bits <n>', 'anyprec: parent (maximum) width, up to 8', int('--max-bits'), 8)
@@ -61,7 +62,7 @@ export function register(program: Program): void {
         'anyprec: seed clustering, k-means++ + Lloyd or the exact optimum (dynamic programming)',
       )
         .choices(['kmeans++', 'optimal'] as const)
-        .default('kmeans++' as const),
+        .default('optimal' as const),
     )
     .option(
       '--sensitivity-cache <dir>',
@@ -71,27 +72,21 @@ export function register(program: Program): void {
     .option('--bits <n>', 'anybcq: maximum width', int('--bits'), 4)
     .option('--base-bits <n>', 'anybcq: lowest width', int('--base-bits'), 2)
     .option('--group-size <n>', 'anybcq: inputs per scale group', int('--group-size'), 128)
-    .option('--offsets', 'anybcq: store per-group offsets')
+    .option('--no-offsets', 'anybcq: no per-group offsets (offsets are stored by default)')
     .option('--json', 'print the result as one JSON object on stdout')
     .action(async (modelDir, options) => {
       const log = (line: string) => process.stderr.write(`${line}\n`);
       if (options.method === 'anybcq') {
-        const quantizeAnyBcq = (quantizers as unknown as { quantizeAnyBcq?: AnyBcqFn }).quantizeAnyBcq;
-        if (typeof quantizeAnyBcq !== 'function') {
-          throw new QuantizeUsageError(
-            '--method anybcq is not available in this build yet (@anyprec/quantizers has no quantizeAnyBcq); use --method anyprec',
-          );
-        }
         const result = await quantizeAnyBcq({
           model: modelDir,
           out: options.out,
           bits: options.bits,
           baseBits: options.baseBits,
           groupSize: options.groupSize,
-          offsets: options.offsets ?? false,
+          offsets: options.offsets,
           calib: options.calib,
-          samples: options.samples,
-          seqLen: options.seqLen,
+          samples: options.samples ?? 64,
+          seqLen: options.seqLen ?? 256,
           seed: options.seed,
           threads: options.threads,
           onProgress: (event: unknown) => {
@@ -102,15 +97,15 @@ export function register(program: Program): void {
         if (options.json) printJson(result);
         return;
       }
-      const result = await quantizers.quantizeAnyPrec({
+      const result = await quantizeAnyPrec({
         model: modelDir,
         out: options.out,
         seedBits: options.seedBits,
         maxBits: options.maxBits,
         sensitivity: options.sensitivity,
         calib: options.calib,
-        samples: options.samples,
-        seqLen: options.seqLen,
+        samples: options.samples ?? 100,
+        seqLen: options.seqLen ?? 512,
         seed: options.seed,
         restarts: options.restarts,
         seedInit: options.seedInit,
