@@ -47,7 +47,7 @@ export function register(program: Program): void {
           '-o',
           show(container),
         ],
-        ['inspect', show(container)],
+        ['inspect', show(container), '--summary'],
         ['eval', show(container), '--data', show(join(dataDir, 'eval.jsonl')), '--precision', 'all'],
         [
           'generate',

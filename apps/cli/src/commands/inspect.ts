@@ -5,7 +5,8 @@ const MiB = 1024 * 1024;
 const fmtBytes = (n: number) =>
   n >= MiB ? `${(n / MiB).toFixed(2)} MiB` : n >= 1024 ? `${(n / 1024).toFixed(1)} KiB` : `${n} B`;
 
-function printText(r: InspectReport, all: boolean): void {
+/** Text report; `tensorRows` caps the tensor table (0 = none, Infinity = all). */
+function printText(r: InspectReport, tensorRows: number): void {
   const lines: string[] = [];
   const out = (s = '') => lines.push(s);
   out(`${r.path}: ${r.kind}, ${r.files.length} file(s), ${r.tensorCount} tensors, ${fmtBytes(r.totalBytes)}`);
@@ -38,14 +39,20 @@ function printText(r: InspectReport, all: boolean): void {
       `  ${label.padEnd(6)} ${fmtBytes(b.total).padStart(12)}  (planes ${fmtBytes(b.planes)}, tables ${fmtBytes(b.tables)}, dense ${fmtBytes(b.dense)}, embedding row ${fmtBytes(b.embeddingRow)})`,
     );
   }
-  out();
-  const rows = all ? r.tensors : r.tensors.slice(0, 40);
-  const width = Math.max(4, ...rows.map((t) => t.name.length));
-  out(`${'name'.padEnd(width)}  dtype  ${'shape'.padEnd(18)} bytes`);
-  for (const t of rows)
-    out(`${t.name.padEnd(width)}  ${t.dtype.padEnd(5)}  ${`[${t.shape.join(', ')}]`.padEnd(18)} ${t.bytes}`);
-  if (rows.length < r.tensors.length)
-    out(`... ${r.tensors.length - rows.length} more (--all lists every tensor, --json prints everything)`);
+  if (tensorRows === 0) {
+    out(`${r.tensors.length} tensors (--all lists them, --json prints everything)`);
+  } else {
+    out();
+    const rows = tensorRows === Infinity ? r.tensors : r.tensors.slice(0, tensorRows);
+    const width = Math.max(4, ...rows.map((t) => t.name.length));
+    out(`${'name'.padEnd(width)}  dtype  ${'shape'.padEnd(18)} bytes`);
+    for (const t of rows)
+      out(
+        `${t.name.padEnd(width)}  ${t.dtype.padEnd(5)}  ${`[${t.shape.join(', ')}]`.padEnd(18)} ${t.bytes}`,
+      );
+    if (rows.length < r.tensors.length)
+      out(`... ${r.tensors.length - rows.length} more (--all lists every tensor, --json prints everything)`);
+  }
   // one write; a closed pipe (`| head`) is not an error worth a stack trace
   process.stdout.on('error', (err: NodeJS.ErrnoException) => {
     if (err.code !== 'EPIPE') throw err;
@@ -66,9 +73,10 @@ export function register(program: Program): void {
     )
     .option('--json', 'print one JSON object on stdout')
     .option('--all', 'list every tensor (text output)')
+    .option('--summary', 'no tensor table, only the header and the bytes per precision (text output)')
     .action(async (path, options) => {
       const report = await inspectModel(path);
       if (options.json) return printJson(report);
-      printText(report, options.all ?? false);
+      printText(report, options.summary ? 0 : options.all ? Number.POSITIVE_INFINITY : 40);
     });
 }
