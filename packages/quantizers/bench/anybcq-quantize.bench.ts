@@ -33,6 +33,8 @@ it('anybcq quantize + eval', async () => {
     cycles: num('CYCLES', 20),
     blockTarget: num('BLOCK_TARGET', 0.5),
     weightedFit: env.WEIGHTED_FIT === '1',
+    codeSelection: env.CODE_SELECTION === 'gptq' ? 'gptq' : 'data-free',
+    gptqRounds: num('GPTQ_ROUNDS', 3),
     resume: env.RESUME === '1',
     onProgress: (p) => {
       if (env.VERBOSE) process.stderr.write(`${p.message}\n`);
@@ -68,6 +70,8 @@ it('anybcq quantize + eval', async () => {
         refine: env.REFINE ?? 'block',
         blockTarget: num('BLOCK_TARGET', 0.5),
         weightedFit: env.WEIGHTED_FIT === '1',
+        codeSelection: env.CODE_SELECTION ?? 'data-free',
+        gptqRounds: num('GPTQ_ROUNDS', 3),
         damp: num('DAMP', 0.01),
         samples: num('SAMPLES', 64),
         seqLen: num('SEQ_LEN', 256),

@@ -171,4 +171,35 @@ describe.skipIf(!ready)('quantizeAnyBcq on models/tiny', () => {
     await quantizeAnyBcq({ ...base, out: other, seed: 1 });
     expect(await checksums(other)).not.toEqual(await checksums(base.out));
   });
+
+  it("codeSelection 'gptq' keeps the 2-bit model bit for bit and changes only the expansion planes", async () => {
+    const out = join(dir, 'gptq');
+    const g = await quantizeAnyBcq({ ...base, out, codeSelection: 'gptq' });
+    const a = await openModel(base.out);
+    const m = await openModel(out);
+    try {
+      let changed = 0;
+      let total = 0;
+      for (const name of [...a.tensors.keys()].filter((n) => n.endsWith('.planes'))) {
+        const lin = name.slice(0, -'.planes'.length);
+        const pa = viewAs(await a.readTensor(name), 'u32');
+        const pg = viewAs(await m.readTensor(name), 'u32');
+        const per = pa.length / 4; // [4 planes, rows, cols/32]
+        expect(pg.subarray(0, 2 * per)).toEqual(pa.subarray(0, 2 * per));
+        for (let i = 2 * per; i < pa.length; i++) if (pa[i] !== pg[i]) changed++;
+        total += 2 * per;
+        for (const t of ['scales2', 'offsets2'])
+          expect(Buffer.from(await m.readTensor(`${lin}.${t}`))).toEqual(
+            Buffer.from(await a.readTensor(`${lin}.${t}`)),
+          );
+      }
+      expect(changed).toBeGreaterThan(total * 0.01);
+    } finally {
+      await a.close();
+      await m.close();
+    }
+    // the activation-weighted output error on calibration inputs falls at the widths it changes
+    for (const b of [3, 4]) expect(g.outputError[b].block!).toBeLessThan(first.outputError[b].block!);
+    expect(g.outputError[2].block).toBe(first.outputError[2].block);
+  });
 });

@@ -73,6 +73,11 @@ export function register(program: Program): void {
     .option('--base-bits <n>', 'anybcq: lowest width', int('--base-bits'), 2)
     .option('--group-size <n>', 'anybcq: inputs per scale group', int('--group-size'), 128)
     .option('--no-offsets', 'anybcq: no per-group offsets (offsets are stored by default)')
+    .addOption(
+      new Option('--code-selection <kind>', 'anybcq: signs of the planes added above the base width')
+        .choices(['data-free', 'gptq'] as const)
+        .default('data-free' as const),
+    )
     .option('--json', 'print the result as one JSON object on stdout')
     .action(async (modelDir, options) => {
       const log = (line: string) => process.stderr.write(`${line}\n`);
@@ -84,6 +89,7 @@ export function register(program: Program): void {
           baseBits: options.baseBits,
           groupSize: options.groupSize,
           offsets: options.offsets,
+          codeSelection: options.codeSelection,
           calib: options.calib,
           samples: options.samples ?? 64,
           seqLen: options.seqLen ?? 256,

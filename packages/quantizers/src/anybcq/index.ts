@@ -20,6 +20,7 @@ import { loadModel, type Model } from '@anyprec/runtime';
 import { sampleCalibration } from '../calib.js';
 import { BlockRunner, blockLinears, SITE_OF, SITES, type Site } from './calibrate.js';
 import { type BcqFit, type BcqFitOptions, fitMatrix } from './fit.js';
+import { gptqExpand, inverseCholeskyUpper } from './gptq.js';
 import {
   type AnyBcqOptions,
   AnyBcqOptionsError,
@@ -49,6 +50,7 @@ export {
   refitScales,
   solveSpd,
 } from './fit.js';
+export { expandPlane, gptqExpand, gptqPlane, inverseCholeskyUpper } from './gptq.js';
 export * from './options.js';
 export { refitDiag, refitOutput, type WidthParams } from './refine.js';
 
@@ -111,7 +113,7 @@ function storedDequant(s: StoredLinear, b: number, groupSize: number): Float32Ar
 /** Settings that decide the output: a checkpoint from other settings is ignored. */
 function fingerprint(o: ResolvedOptions): string {
   const { model, calib, bits, baseBits, groupSize, offsets, samples, seqLen, seed, cycles, refine, damp } = o;
-  const { blockTarget, weightedFit } = o;
+  const { blockTarget, weightedFit, codeSelection, gptqRounds } = o;
   const settings = {
     model,
     calib,
@@ -126,7 +128,7 @@ function fingerprint(o: ResolvedOptions): string {
     refine,
     damp,
   };
-  return JSON.stringify({ v: 3, ...settings, blockTarget, weightedFit });
+  return JSON.stringify({ v: 3, ...settings, blockTarget, weightedFit, codeSelection, gptqRounds });
 }
 
 async function saveCheckpoint(
@@ -205,6 +207,7 @@ export async function quantizeAnyBcq(options: AnyBcqOptions): Promise<AnyBcqResu
     loadMs: 0,
     calibrationMs: 0,
     fitMs: 0,
+    gptqMs: 0,
     captureMs: 0,
     refineMs: 0,
     propagateMs: 0,
@@ -332,6 +335,8 @@ export async function quantizeAnyBcq(options: AnyBcqOptions): Promise<AnyBcqResu
     const fits = new Map<string, BcqFit>();
     const planes = new Map<string, Uint32Array>();
     const params = new Map<string, Map<number, WidthParams>>();
+    // With codeSelection 'gptq', one inverse-Hessian factor per input site (q/k/v and gate/up share).
+    const uOfSite = new Map<Site, { u: Float64Array; lam: number }>();
     timed('fitMs', () => {
       for (const { name, rows, cols, key } of linears) {
         // With weightedFit, every least-squares step of the fit weighs input j by diag(X_fᵀX_f)_j.
@@ -343,6 +348,22 @@ export async function quantizeAnyBcq(options: AnyBcqOptions): Promise<AnyBcqResu
         }
         const fit = fitMatrix(weights.get(name)!, rows, cols, fitOptions, importance);
         fits.set(name, fit);
+      }
+    });
+    if (o.codeSelection === 'gptq') report('layer', `layer ${l + 1}/${layers}: GPTQ-style expansion planes`);
+    timed('gptqMs', () => {
+      for (const { name, rows, cols, key } of linears) {
+        const h = hf.get(SITE_OF[key]);
+        const fit = fits.get(name)!;
+        if (o.codeSelection === 'gptq' && h) {
+          let f = uOfSite.get(SITE_OF[key]);
+          if (!f) {
+            const lam = dampingOf(h, cols, o.damp);
+            f = { u: inverseCholeskyUpper(h, cols, lam), lam };
+            uOfSite.set(SITE_OF[key], f);
+          }
+          gptqExpand(weights.get(name)!, fit, h, f.lam, o.cycles, f.u, o.gptqRounds);
+        }
         planes.set(name, packSigns(fit.signs, rows, cols, fit.bits));
         params.set(name, new Map(precisions.map((b) => [b, roundToStored(widthParams(fit, b))])));
       }

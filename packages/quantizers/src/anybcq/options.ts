@@ -11,6 +11,9 @@ export type AnyBcqRefine =
   /** (b) Block-wise: inputs from the model already quantized at that width, targets from full precision. */
   | 'block';
 
+/** How the expansion planes' signs are chosen (see AnyBcqOptions.codeSelection). */
+export type AnyBcqCodeSelection = 'data-free' | 'gptq';
+
 export interface AnyBcqOptions {
   /** Hugging Face model directory (Llama / Mistral / Qwen2). */
   model: string;
@@ -49,6 +52,15 @@ export interface AnyBcqOptions {
    * residual signs, so they change only through the scales.
    */
   weightedFit?: boolean;
+  /**
+   * How the signs of the planes added by expansion (widths baseBits+1..bits) are chosen:
+   * 'data-free' (default): sign of the weight residual (the paper); 'gptq': column by column
+   * against the activation-weighted error with GPTQ error propagation (gptq.ts; needs calib).
+   * The base width's planes are data-free either way.
+   */
+  codeSelection?: AnyBcqCodeSelection;
+  /** With codeSelection 'gptq': sign choice + scale refit repeated this often per plane (default 3). */
+  gptqRounds?: number;
   /** Reuse finished layers of an interrupted run with the same settings (default true). */
   resume?: boolean;
   /** Native threads (default: all cores). */
@@ -75,6 +87,8 @@ export interface AnyBcqTimings {
   calibrationMs: number;
   /** Data-free base fit + expansion. */
   fitMs: number;
+  /** codeSelection 'gptq': inverse-Hessian factors, GPTQ-style plane choice and scale refits. */
+  gptqMs: number;
   /** Block forwards that capture full-precision and quantized inputs, and the XᵀX / XᵀY sums. */
   captureMs: number;
   /** Solving the refits. */
@@ -122,6 +136,8 @@ export function resolveOptions(o: AnyBcqOptions): ResolvedOptions {
     damp: o.damp ?? 0.01,
     blockTarget: o.blockTarget ?? 0.5,
     weightedFit: o.weightedFit ?? false,
+    codeSelection: o.codeSelection ?? 'data-free',
+    gptqRounds: o.gptqRounds ?? 3,
     resume: o.resume ?? true,
     threads: o.threads,
     onProgress: o.onProgress,
@@ -152,6 +168,12 @@ export function resolveOptions(o: AnyBcqOptions): ResolvedOptions {
   if (!(r.damp >= 0) || !Number.isFinite(r.damp)) bad('damp', `must be a finite number >= 0, got ${r.damp}`);
   if (!(r.blockTarget >= 0 && r.blockTarget <= 1))
     bad('block-target', `must be in [0, 1], got ${r.blockTarget}`);
+  if (!['data-free', 'gptq'].includes(r.codeSelection))
+    bad('code-selection', `must be data-free or gptq, got ${r.codeSelection}`);
+  if (r.codeSelection === 'gptq' && (!r.calib || r.refine === 'none'))
+    bad('code-selection', 'gptq needs calibration data (--calib <file.jsonl>) and a refine stage');
+  if (!Number.isInteger(r.gptqRounds) || r.gptqRounds < 1)
+    bad('gptq-rounds', `must be a positive integer, got ${r.gptqRounds}`);
   if (r.weightedFit && !r.calib) bad('weighted-fit', 'needs calibration data (--calib <file.jsonl>)');
   if (r.calib && /(^|[/\\])dev\.jsonl$/.test(r.calib)) {
     bad('calib', `${r.calib} looks like the held-out dev split; calibrate on calib.jsonl`);

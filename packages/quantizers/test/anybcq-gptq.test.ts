@@ -1,0 +1,239 @@
+// GPTQ-style choice of the expansion planes (src/anybcq/gptq.ts) against oracles written here:
+// explicit products for the inverse-Hessian factor, brute force over every sign pattern for
+// diagonal H, and for a general H the definition GPTQ implements (each column takes the
+// nearer of its two values to the conditional optimum given the columns already decided,
+// the later columns left free), solved by Gaussian elimination.
+import { describe, expect, it } from 'vitest';
+import { type BcqFit, fitMatrixTs } from '../src/anybcq/fit.js';
+import { expandPlane, gptqExpand, gptqPlane, inverseCholeskyUpper } from '../src/anybcq/gptq.js';
+import { dampedF32, dequantizeWidth, refitOutput, widthParams } from '../src/anybcq/refine.js';
+
+function lcg(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    return s / 4294967296 - 0.5;
+  };
+}
+
+function gaussSolve(mIn: number[][], yIn: number[]): number[] {
+  const m = mIn.length;
+  const a = mIn.map((row, i) => [...row, yIn[i]]);
+  for (let c = 0; c < m; c++) {
+    let piv = c;
+    for (let r = c + 1; r < m; r++) if (Math.abs(a[r][c]) > Math.abs(a[piv][c])) piv = r;
+    [a[c], a[piv]] = [a[piv], a[c]];
+    for (let r = c + 1; r < m; r++) {
+      const f = a[r][c] / a[c][c];
+      for (let k = c; k <= m; k++) a[r][k] -= f * a[c][k];
+    }
+  }
+  const x = new Array(m).fill(0);
+  for (let r = m - 1; r >= 0; r--) {
+    let v = a[r][m];
+    for (let k = r + 1; k < m; k++) v -= a[r][k] * x[k];
+    x[r] = v / a[r][r];
+  }
+  return x;
+}
+
+/** Correlated inputs X [tokens, cols] (a shared component of strength `corr`) and H = XᵀX (f64). */
+function correlatedGram(cols: number, tokens: number, rnd: () => number, corr = 1): Float64Array {
+  const x = new Float64Array(tokens * cols);
+  for (let t = 0; t < tokens; t++) {
+    const common = rnd() * corr;
+    for (let c = 0; c < cols; c++) x[t * cols + c] = rnd() * (1 + (c % 7)) + common * ((c % 3) - 1);
+  }
+  const h = new Float64Array(cols * cols);
+  for (let t = 0; t < tokens; t++)
+    for (let i = 0; i < cols; i++)
+      for (let j = 0; j < cols; j++) h[i * cols + j] += x[t * cols + i] * x[t * cols + j];
+  return h;
+}
+
+/** Σ_r (w_r − ŵ_r) H (w_r − ŵ_r)ᵀ. */
+function weightedError(
+  w: Float32Array,
+  q: Float32Array,
+  h: Float64Array,
+  rows: number,
+  cols: number,
+): number {
+  let e = 0;
+  const d = new Float64Array(cols);
+  for (let r = 0; r < rows; r++) {
+    for (let c = 0; c < cols; c++) d[c] = w[r * cols + c] - q[r * cols + c];
+    for (let i = 0; i < cols; i++) {
+      let v = 0;
+      for (let j = 0; j < cols; j++) v += h[i * cols + j] * d[j];
+      e += d[i] * v;
+    }
+  }
+  return e;
+}
+
+function randomWeights(rows: number, cols: number, rnd: () => number): Float32Array {
+  return Float32Array.from({ length: rows * cols }, () => rnd() * (1 + rnd()));
+}
+
+const copyFit = (f: BcqFit): BcqFit => ({
+  ...f,
+  signs: f.signs.slice(),
+  scales: Object.fromEntries(Object.entries(f.scales).map(([k, v]) => [k, v.slice()])),
+  offsets: f.offsets ? Object.fromEntries(Object.entries(f.offsets).map(([k, v]) => [k, v.slice()])) : null,
+});
+
+describe('inverseCholeskyUpper', () => {
+  it('is upper triangular with UᵀU = (H + λI)⁻¹', () => {
+    const n = 12;
+    const h = correlatedGram(n, 40, lcg(1));
+    const lam = 0.3;
+    const u = inverseCholeskyUpper(h, n, lam);
+    for (let i = 0; i < n; i++) for (let j = 0; j < i; j++) expect(u[i * n + j]).toBe(0);
+    // (UᵀU)(H + λI) = I
+    for (let i = 0; i < n; i++) {
+      for (let j = 0; j < n; j++) {
+        let v = 0;
+        for (let k = 0; k < n; k++) {
+          let utu = 0;
+          for (let m = 0; m < n; m++) utu += u[m * n + i] * u[m * n + k];
+          v += utu * (h[k * n + j] + (k === j ? lam : 0));
+        }
+        expect(v).toBeCloseTo(i === j ? 1 : 0, 8);
+      }
+    }
+  });
+
+  it('raises the damping when H is singular and λ = 0', () => {
+    const n = 4;
+    const h = new Float64Array(n * n);
+    h[0] = 1; // rank one
+    const u = inverseCholeskyUpper(h, n, 0);
+    expect(u.every(Number.isFinite)).toBe(true);
+  });
+});
+
+describe('gptqPlane', () => {
+  it('with diagonal H equals the brute-force optimum over every sign pattern of the new plane', () => {
+    const rows = 6;
+    const cols = 8;
+    const rnd = lcg(7);
+    const w = randomWeights(rows, cols, rnd);
+    const o = { bits: 3, baseBits: 2, groupSize: 4, offsets: true, cycles: 5 };
+    const fit = fitMatrixTs(w, rows, cols, o);
+    const d = Float64Array.from({ length: cols }, () => 0.1 + rnd() + 0.5);
+    const h = new Float64Array(cols * cols);
+    for (let i = 0; i < cols; i++) h[i * cols + i] = d[i];
+    const g = copyFit(fit);
+    gptqPlane(w, g, 3, inverseCholeskyUpper(h, cols, 0));
+    // planes 0, 1 untouched
+    expect(g.signs.subarray(0, 2 * rows * cols)).toEqual(fit.signs.subarray(0, 2 * rows * cols));
+    const p = widthParams(fit, 3);
+    for (let r = 0; r < rows; r++) {
+      let best = Infinity;
+      for (let pat = 0; pat < 1 << cols; pat++) {
+        const t = copyFit(fit);
+        for (let c = 0; c < cols; c++) t.signs[(2 * rows + r) * cols + c] = pat & (1 << c) ? 1 : -1;
+        const q = dequantizeWidth(t, 3, p);
+        let e = 0;
+        for (let c = 0; c < cols; c++) e += d[c] * (w[r * cols + c] - q[r * cols + c]) ** 2;
+        best = Math.min(best, e);
+      }
+      const q = dequantizeWidth(g, 3, p);
+      let e = 0;
+      for (let c = 0; c < cols; c++) e += d[c] * (w[r * cols + c] - q[r * cols + c]) ** 2;
+      expect(e).toBeCloseTo(best, 5);
+    }
+  });
+
+  it('with a general H picks, column by column, the value nearer to the conditional optimum', () => {
+    const rows = 5;
+    const cols = 10;
+    const rnd = lcg(11);
+    const w = randomWeights(rows, cols, rnd);
+    const fit = fitMatrixTs(w, rows, cols, { bits: 3, baseBits: 2, groupSize: 5, offsets: true, cycles: 5 });
+    const lam = 0.05;
+    const h = correlatedGram(cols, 30, rnd);
+    const hl = Array.from({ length: cols }, (_, i) =>
+      Array.from({ length: cols }, (_, j) => h[i * cols + j] + (i === j ? lam : 0)),
+    );
+    const g = copyFit(fit);
+    gptqPlane(w, g, 3, inverseCholeskyUpper(h, cols, lam));
+    const sc = fit.scales[3];
+    const off = fit.offsets![3];
+    let flips = 0;
+    for (let r = 0; r < rows; r++) {
+      const delta: number[] = []; // ŵ − w of decided columns
+      for (let j = 0; j < cols; j++) {
+        // free columns j..n−1: H_FF δ_F = −H_FD δ_D
+        const F = Array.from({ length: cols - j }, (_, i) => j + i);
+        const rhs = F.map((i) => -delta.reduce((s, dv, k) => s + hl[i][k] * dv, 0));
+        const dF = gaussSolve(
+          F.map((i) => F.map((k) => hl[i][k])),
+          rhs,
+        );
+        const target = w[r * cols + j] + dF[0];
+        const gi = Math.floor(j / 5);
+        const sb = (r * 2 + gi) * 3;
+        const base =
+          off[r * 2 + gi] + sc[sb] * fit.signs[r * cols + j] + sc[sb + 1] * fit.signs[(rows + r) * cols + j];
+        const a = sc[sb + 2];
+        const s = Math.abs(target - (base + a)) <= Math.abs(target - (base - a)) ? 1 : -1;
+        expect(g.signs[(2 * rows + r) * cols + j]).toBe(s);
+        if (s !== fit.signs[(2 * rows + r) * cols + j]) flips++;
+        delta.push(base + s * a - w[r * cols + j]);
+      }
+    }
+    expect(flips).toBeGreaterThan(0); // the data-aware choice differs from the residual sign somewhere
+  });
+});
+
+describe('gptqExpand', () => {
+  it('keeps the base width, and lowers the activation-weighted error of the wider widths', () => {
+    const rows = 64;
+    const cols = 128;
+    const rnd = lcg(5);
+    const w = randomWeights(rows, cols, rnd);
+    const o = { bits: 4, baseBits: 2, groupSize: 64, offsets: true, cycles: 10 };
+    const fit = fitMatrixTs(w, rows, cols, o);
+    const h = correlatedGram(cols, 400, rnd, 0.5);
+    let mean = 0;
+    for (let i = 0; i < cols; i++) mean += h[i * cols + i];
+    const lam = (0.01 * mean) / cols;
+    const g = copyFit(fit);
+    gptqExpand(w, g, h, lam, o.cycles);
+    expect(g.signs.subarray(0, 2 * rows * cols)).toEqual(fit.signs.subarray(0, 2 * rows * cols));
+    expect(g.scales[2]).toEqual(fit.scales[2]);
+    const hd = dampedF32(h, cols, lam);
+    let prev = Infinity;
+    for (const b of [3, 4]) {
+      // baseline: data-free planes with the same output least-squares refit of the scales
+      const dataFree = weightedError(
+        w,
+        dequantizeWidth(fit, b, refitOutput(w, fit, b, hd, null)),
+        h,
+        rows,
+        cols,
+      );
+      const gptq = weightedError(w, dequantizeWidth(g, b, widthParams(g, b)), h, rows, cols);
+      expect(gptq).toBeLessThan(dataFree);
+      expect(gptq).toBeLessThan(prev); // still falls with width
+      prev = gptq;
+    }
+  });
+
+  it('expandPlane restarts a plane from the residual sign and never raises the weight error', () => {
+    const rows = 8;
+    const cols = 64;
+    const rnd = lcg(9);
+    const w = randomWeights(rows, cols, rnd);
+    const o = { bits: 3, baseBits: 2, groupSize: 64, offsets: true, cycles: 20 };
+    const fit = fitMatrixTs(w, rows, cols, o);
+    const g = copyFit(fit);
+    g.signs.fill(1, 2 * rows * cols); // scramble plane 2
+    expandPlane(w, g, 3, o.cycles);
+    // same algorithm as the fit's stage B: same plane and scales back
+    expect(g.signs).toEqual(fit.signs);
+    for (let i = 0; i < g.scales[3].length; i++) expect(g.scales[3][i]).toBeCloseTo(fit.scales[3][i], 9);
+  });
+});
