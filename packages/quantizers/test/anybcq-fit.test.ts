@@ -6,6 +6,7 @@
 import { bcqNativeAvailable } from '@anyprec/kernels-cpu';
 import { describe, expect, it } from 'vitest';
 import { assignCodes, fitMatrix, fitMatrixTs, groupError, refitScales } from '../src/anybcq/fit.js';
+import { gaussSolve } from './oracles.js';
 
 /** Deterministic normal samples (xorshift + Box-Muller), independent of the code under test. */
 function gaussian(seed: number): () => number {
@@ -29,28 +30,6 @@ function studentT4(seed: number): () => number {
     for (let i = 0; i < 4; i++) chi += g() ** 2;
     return g() / Math.sqrt(chi / 4);
   };
-}
-
-/** Solves M x = y by Gaussian elimination with partial pivoting (M: m×m, copied). */
-function gaussSolve(mIn: number[][], yIn: number[]): number[] {
-  const m = mIn.length;
-  const a = mIn.map((row, i) => [...row, yIn[i]]);
-  for (let c = 0; c < m; c++) {
-    let piv = c;
-    for (let r = c + 1; r < m; r++) if (Math.abs(a[r][c]) > Math.abs(a[piv][c])) piv = r;
-    [a[c], a[piv]] = [a[piv], a[c]];
-    for (let r = c + 1; r < m; r++) {
-      const f = a[r][c] / a[c][c];
-      for (let k = c; k <= m; k++) a[r][k] -= f * a[c][k];
-    }
-  }
-  const x = new Array(m).fill(0);
-  for (let r = m - 1; r >= 0; r--) {
-    let v = a[r][m];
-    for (let k = r + 1; k < m; k++) v -= a[r][k] * x[k];
-    x[r] = v / a[r][r];
-  }
-  return x;
 }
 
 /** Direct weighted least squares: columns = sign planes (+ ones), solved through the normal equations. */

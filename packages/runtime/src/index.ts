@@ -1,7 +1,7 @@
 // @anyprec/runtime: Llama-family executor for HF models and anyprec containers.
 
 export type { Backend, WeightDtype } from './backends/backend.js';
-export { CpuBackend, missingNativeKernels, nativeUnavailableReason } from './backends/cpu.js';
+export { CpuBackend, nativeUnavailableReason } from './backends/cpu.js';
 export { TsBackend } from './backends/ts.js';
 export * from './errors.js';
 export {
