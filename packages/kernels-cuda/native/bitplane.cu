@@ -19,16 +19,23 @@
 //   chunk) for AnyBCQ, whose weight is linear in its planes so wider BCQ sums chunks).
 //   Any-Precision at 4 bits uses two such tables and a third PRMT; >= 5 bits read a per-row
 //   table from shared memory.
-// - Planes stream through a per-warp cp.async ring in shared memory (several segments in
-//   flight per warp), issued before the activations are staged; programmatic dependent launch
-//   lets those copies overlap the previous kernel's tail.
-// - Split-K over a thread-block cluster, sized by a wave model that asks the occupancy
-//   calculator how many clusters fit; partial tiles are reduced through distributed shared
-//   memory, so no atomics to global memory, no memset and a deterministic sum.
+// - Work is cut into units of one 16-row tile x one 512-column segment. The CTAs that fit the
+//   GPU at once split the tiles evenly (shares differ by at most one tile) and each warp takes
+//   a contiguous run of its CTA's units, so accumulators and row tables change only with the
+//   tile and a warp's copies stream from one tile into the next without a gap.
+// - Planes stream through a per-warp cp.async ring in shared memory (several units in flight
+//   per warp), issued before the activations are staged; programmatic dependent launch lets
+//   those copies overlap the previous kernel's tail.
+// - Split-K over a thread-block cluster when a cost model (fitted to H100 timings) says it
+//   pays; partial tiles are reduced through distributed shared memory, so no atomics to global
+//   memory and no memset. Within a CTA, warps add their partial tiles with shared-memory
+//   atomics, so a row with more than two contributions can round differently between runs.
 #include <cooperative_groups.h>
 #include <cuda_fp16.h>
 
 #include <algorithm>
+#include <cstdio>
+#include <cstdlib>
 #include <map>
 #include <utility>
 
@@ -39,25 +46,25 @@ namespace cg = cooperative_groups;
 namespace anyprec_cuda {
 namespace {
 
-constexpr int kThreads = 256;
-constexpr int kWarps = kThreads / 32;
-constexpr int kRowTiles = 4;                  // 16-row mma tiles per CTA
-constexpr int kRowsPerCta = 16 * kRowTiles;   // 64
-constexpr int kKWarps = kWarps / kRowTiles;   // warps sharing a row tile, split along k
-constexpr int kSegCols = 512;                 // columns per segment (16 words)
+// Warps per CTA: up to 4 bits one CTA of 16 warps per SM, so that every SM gets the same
+// number of 16-row tiles (persistent, balanced to one tile); wider widths need more shared
+// memory per warp (ring, per-row tables) and run two CTAs of 8 warps per SM.
+#ifndef ANYPREC_NARROW_WARPS
+#define ANYPREC_NARROW_WARPS 8  // warps per CTA up to 4 bits (16: one CTA per SM)
+#endif
+constexpr int warpsFor(int bits) { return bits <= 4 ? ANYPREC_NARROW_WARPS : 8; }
+constexpr int ctasPerSmFor(int bits) { return 16 / warpsFor(bits); }
+constexpr int kSegCols = 512;                 // columns per unit (16 words)
 constexpr int kMaxCluster = 8;                // portable cluster size
 // Tuning knobs (compile-time; README lists what was measured).
 #ifndef ANYPREC_ACC_CHAINS
 #define ANYPREC_ACC_CHAINS 2  // independent mma accumulator chains per warp (ILP)
 #endif
 #ifndef ANYPREC_RING_KB
-#define ANYPREC_RING_KB 48  // shared memory per CTA for the asynchronous plane ring (at most)
-#endif
-#ifndef ANYPREC_SMALL_BITS
-#define ANYPREC_SMALL_BITS 0  // up to this width: 3 CTAs per SM (80 registers; measured slower, README)
+#define ANYPREC_RING_KB 96  // shared memory per SM for the asynchronous plane rings (at most)
 #endif
 #ifndef ANYPREC_RING_MAX
-#define ANYPREC_RING_MAX 4  // most segments a warp keeps in flight
+#define ANYPREC_RING_MAX 4  // most units a warp keeps in flight
 #endif
 #ifndef ANYPREC_CLUSTER_OCCUPANCY
 #define ANYPREC_CLUSTER_OCCUPANCY 1  // wave model counts co-resident clusters (cudaOccupancyMaxActiveClusters)
@@ -65,8 +72,14 @@ constexpr int kMaxCluster = 8;                // portable cluster size
 #ifndef ANYPREC_PDL
 #define ANYPREC_PDL 1  // programmatic dependent launch
 #endif
-#ifndef ANYPREC_FIXED_SEGS
-#define ANYPREC_FIXED_SEGS 1.5  // wave model: staging + reduction cost, in segments per warp
+#ifndef ANYPREC_SPLIT_COST
+#define ANYPREC_SPLIT_COST 0.7  // wave model: split-K cost in units per warp (+0.12 per tile of a CTA, +3 beyond 2: clusters of 4-8 measured slow)
+#endif
+#ifndef ANYPREC_STAGE_COST
+#define ANYPREC_STAGE_COST 0.03  // wave model: staging one segment of one token, in units per warp
+#endif
+#ifndef ANYPREC_FIXED_UNITS
+#define ANYPREC_FIXED_UNITS 1.5  // wave model: staging + reduction cost, in units per warp
 #endif
 constexpr int kSmemBudget = 227 * 1024;       // dynamic shared memory per CTA (Hopper maximum)
 constexpr int kSmemPerSm = 228 * 1024;        // shared memory per SM (1 KiB of it reserved per CTA)
@@ -82,6 +95,14 @@ __device__ __forceinline__ void mma16816(float (&c)[4], uint32_t a0, uint32_t a1
 
 __device__ __forceinline__ uint32_t h2u(__half2 h) { return *reinterpret_cast<uint32_t*>(&h); }
 
+// PRMT with the hardware's selector semantics (__byte_perm masks each selector nibble to 3
+// bits first, one LOP3 per call). Every selector here has bit 3 of each nibble clear.
+__device__ __forceinline__ uint32_t prmt(uint32_t lo, uint32_t hi, uint32_t sel) {
+  uint32_t r;
+  asm("prmt.b32 %0, %1, %2, %3;\n" : "=r"(r) : "r"(lo), "r"(hi), "r"(sel));
+  return r;
+}
+
 // Nibble i of the result = the `count`-bit index of column s + 4i of word v[first..]:
 // plane first+k supplies bit (count-1-k), the most significant first (layout v1 order).
 template <int COUNT>
@@ -91,7 +112,8 @@ __device__ __forceinline__ uint32_t nibbleIndex(const uint32_t* v, int S) {
   for (int k = 0; k < COUNT; ++k) {
     constexpr uint32_t kMask = 0x11111111u;
     const int pos = COUNT - 1 - k;
-    // pos and S are constants after unrolling; one shift + one LOP3 per plane.
+    // pos and S are constants after unrolling; one shift + one LOP3 per plane. (Moving the
+    // shift-and-add to the FMA pipe with IMAD measured no faster on H100.)
     acc |= (pos >= S ? (v[k] << (pos - S)) : (v[k] >> (S - pos))) & (kMask << pos);
   }
   return acc;
@@ -111,15 +133,15 @@ __device__ __forceinline__ Tab8 tabFromHalves(uint32_t h01, uint32_t h23, uint32
   return t;
 }
 
-// a[0] = fp16 pair of nibbles 0,1; a[1] = 2,3; a[2] = 4,5; a[3] = 6,7 (__byte_perm reads 3 bits per nibble).
+// a[0] = fp16 pair of nibbles 0,1; a[1] = 2,3; a[2] = 4,5; a[3] = 6,7 (every nibble of idx < 8).
 __device__ __forceinline__ void lookup8(const Tab8& T, uint32_t idx, uint32_t (&a)[4]) {
-  uint32_t lo = __byte_perm(T.l0, T.l1, idx);
-  uint32_t hi = __byte_perm(T.h0, T.h1, idx);
+  uint32_t lo = prmt(T.l0, T.l1, idx);
+  uint32_t hi = prmt(T.h0, T.h1, idx);
   a[0] = __byte_perm(lo, hi, 0x5140);
   a[1] = __byte_perm(lo, hi, 0x7362);
   const uint32_t idx2 = idx >> 16;
-  lo = __byte_perm(T.l0, T.l1, idx2);
-  hi = __byte_perm(T.h0, T.h1, idx2);
+  lo = prmt(T.l0, T.l1, idx2);
+  hi = prmt(T.h0, T.h1, idx2);
   a[2] = __byte_perm(lo, hi, 0x5140);
   a[3] = __byte_perm(lo, hi, 0x7362);
 }
@@ -130,8 +152,8 @@ __device__ __forceinline__ void lookup8(const Tab8& T, uint32_t idx, uint32_t (&
 __device__ __forceinline__ void lookup16(const Tab8& A, const Tab8& B, uint32_t idx3, uint32_t sel, uint32_t (&a)[4]) {
 #pragma unroll
   for (int h = 0; h < 2; ++h) {
-    const uint32_t lo = __byte_perm(__byte_perm(A.l0, A.l1, idx3), __byte_perm(B.l0, B.l1, idx3), sel);
-    const uint32_t hi = __byte_perm(__byte_perm(A.h0, A.h1, idx3), __byte_perm(B.h0, B.h1, idx3), sel);
+    const uint32_t lo = prmt(prmt(A.l0, A.l1, idx3), prmt(B.l0, B.l1, idx3), sel);
+    const uint32_t hi = prmt(prmt(A.h0, A.h1, idx3), prmt(B.h0, B.h1, idx3), sel);
     a[2 * h] = __byte_perm(lo, hi, 0x5140);
     a[2 * h + 1] = __byte_perm(lo, hi, 0x7362);
     idx3 >>= 16;
@@ -190,34 +212,48 @@ __device__ __forceinline__ void cpAsyncWaitAtMost(int n) {
 __device__ __forceinline__ void gridDependencyWait() { asm volatile("griddepcontrol.wait;\n" ::: "memory"); }
 __device__ __forceinline__ void allowDependentLaunch() { asm volatile("griddepcontrol.launch_dependents;\n" ::: "memory"); }
 
-struct KernelParams {
-  BitplaneArgs a;
-  int segsPerCta;  // x slice of one CTA, in 512-column segments
-  int ringSlots;   // segments each warp keeps in flight, 1..ringSlots(bits) (host picks for occupancy)
+// (tile, segment) of a warp's next unit: units run tile-major, one segment at a time.
+struct UnitCursor {
+  int tile, seg;
+  __device__ __forceinline__ void advance(int nseg) {
+    if (++seg == nseg) seg = 0, ++tile;
+  }
 };
 
-// Most segments each warp keeps in flight in its private shared-memory ring (one segment of
-// one warp = 2 rows x BITS planes x 32 lanes x 16 B = BITS KiB). The host lowers it when the
-// activation slice is large, to keep minBlocksFor(BITS) CTAs resident per SM.
+struct KernelParams {
+  BitplaneArgs a;
+  int tilesPerCta;  // most 16-row tiles of one CTA (CTA x owns [x*tiles/gridDim.x, (x+1)*tiles/gridDim.x))
+  int segsPerCta;   // x slice of one CTA (cluster rank = blockIdx.y), in 512-column segments
+  int ringSlots;    // units each warp keeps in flight, 1..ringSlots(bits) (host picks to fit)
+};
+
+// Most units each warp keeps in flight in its private shared-memory ring (one unit of one
+// warp = 2 rows x BITS planes x 32 lanes x 16 B = BITS KiB).
 constexpr int ringSlots(int bits) {
-  return ANYPREC_RING_KB / (kWarps * bits) < 1 ? 1
-         : ANYPREC_RING_KB / (kWarps * bits) > ANYPREC_RING_MAX ? ANYPREC_RING_MAX
-                                                                : ANYPREC_RING_KB / (kWarps * bits);
+  return ANYPREC_RING_KB / (16 * bits) < 1 ? 1
+         : ANYPREC_RING_KB / (16 * bits) > ANYPREC_RING_MAX ? ANYPREC_RING_MAX
+                                                             : ANYPREC_RING_KB / (16 * bits);
 }
-constexpr size_t ringStageBytes(int bits) { return (size_t)kWarps * bits * 1024; }
-constexpr size_t kRingMinBytes = ringStageBytes(8);  // one slot at 8 bits: what fusedMaxCols reserves
+constexpr size_t ringStageBytes(int bits) { return (size_t)warpsFor(bits) * bits * 1024; }
 static_assert(ANYPREC_RING_MAX >= 1 && ANYPREC_RING_MAX <= 4, "cpAsyncWaitAtMost handles up to 4 slots");
 
-// CTAs per SM the register budget is sized for: narrow widths get fewer registers and more
-// resident warps (the kernel is latency-bound at low occupancy; README).
-constexpr int minBlocksFor(int bits) { return bits <= ANYPREC_SMALL_BITS ? 3 : 2; }
-
-// Shared memory: ring [warps][slots][BITS][2 rows][32 lanes] uint4 (each lane reads back only
+// Work decomposition. A unit is one 16-row tile x one 512-column segment (one mma row tile,
+// 32 k-steps). CTA (x, y) owns an equal share of the tiles (see KernelParams) and segments
+// [y*segsPerCta, ...);
+// its units are numbered tile-major and warp w takes the w-th of W equal contiguous ranges,
+// so the work of CTAs differs by at most one tile, a warp's copies stream without gaps from
+// one tile to the next, and its accumulators and row tables change only with the tile. Each
+// warp adds its partial tile into the CTA's output tile in shared memory when its tile
+// changes; the CTA (or, with split-K, the cluster through DSMEM) writes it at the end.
+//
+// Shared memory: ring [W][slots][BITS][2 rows][32 lanes] uint4 (each lane reads back only
 // what it copied itself), xs [segs][qloc 4][s 4][tokens][t 4] uint4 (8 permuted fp16
-// activations each), the partial output tile outS [NTOK][64] f32, and (Any-Precision >= 5
-// bits) lutS [64][2^BITS] f16.
+// activations each), outS [NTOK][tilesPerCta*16] f32, lutS [tilesPerCta*16][2^BITS] f16
+// (Any-Precision).
 template <int METHOD, int BITS, int NT>
-__global__ void __launch_bounds__(kThreads, minBlocksFor(BITS)) fusedKernel(const KernelParams kp) {
+__global__ void __launch_bounds__(warpsFor(BITS) * 32, ctasPerSmFor(BITS)) fusedKernel(const KernelParams kp) {
+  constexpr int W = warpsFor(BITS);
+  constexpr int kThreadsT = W * 32;
   constexpr int NTOK = 8 * NT;
   constexpr bool kSmemLut = METHOD == kMethodLut && BITS >= 5;
   constexpr bool kLut16 = METHOD == kMethodLut && BITS == 4;
@@ -226,6 +262,7 @@ __global__ void __launch_bounds__(kThreads, minBlocksFor(BITS)) fusedKernel(cons
   constexpr bool kBcq16 = METHOD == kMethodBcq && BITS == 4;
   constexpr bool kSel16 = kLut16 || kBcq16;
   constexpr int kChunks = METHOD == kMethodLut ? (kLut16 ? 2 : 1) : (BITS + 2) / 3;
+  constexpr int E = METHOD == kMethodLut ? 1 << BITS : 0;  // table entries per row
   const int S = kp.ringSlots;
   extern __shared__ uint4 smem[];
   const BitplaneArgs& a = kp.a;
@@ -234,36 +271,40 @@ __global__ void __launch_bounds__(kThreads, minBlocksFor(BITS)) fusedKernel(cons
   const int rows = a.rows, cols = a.cols, tokens = a.tokens;
   const int K32 = cols >> 5;
   const int nsegTotal = (cols + kSegCols - 1) / kSegCols;
+  const int tilesTotal = (rows + 15) >> 4;
+  const int tile0 = (int)((long long)blockIdx.x * tilesTotal / gridDim.x);
+  const int ntile = (int)((long long)(blockIdx.x + 1) * tilesTotal / gridDim.x) - tile0;
   const int seg0 = blockIdx.y * kp.segsPerCta;
   const int nseg = max(0, min(kp.segsPerCta, nsegTotal - seg0));
-  const int rowBase = blockIdx.x * kRowsPerCta;
+  const int units = ntile * nseg;
+  const int tileRows = kp.tilesPerCta * 16;  // row stride of outS
 
   uint4* ring = smem;
   uint4* xs = smem + (size_t)S * ringStageBytes(BITS) / 16;
-  // Only real tokens are staged; B fragments of padding tokens are zeros in registers.
+  // Only real tokens are staged; lanes of padding tokens read the last real one (their
+  // output columns are never stored).
   float* outS = reinterpret_cast<float*>(xs + (size_t)kp.segsPerCta * 64 * tokens);
-  uint16_t* lutS = reinterpret_cast<uint16_t*>(outS + NTOK * kRowsPerCta);
+  uint16_t* lutS = reinterpret_cast<uint16_t*>(outS + NTOK * tileRows);
 
-  // ---- warp geometry: each warp owns one 16-row tile and every kKWarps-th segment ----
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   const int g = lane >> 2, t = lane & 3;
-  const int rt = warp % kRowTiles, kw = warp / kRowTiles;
-  const int rowL0 = rt * 16 + g, rowL1 = rowL0 + 8;
-  const int r0 = min(rowBase + rowL0, rows - 1), r1 = min(rowBase + rowL1, rows - 1);
   const size_t planeStride = (size_t)rows * K32;
-  const uint32_t* P0 = a.planes + (size_t)r0 * K32;
-  const uint32_t* P1 = a.planes + (size_t)r1 * K32;
   const bool vec = (K32 & 3) == 0;
-  // This warp's j-th segment is every kKWarps-th one of the CTA's slice.
-  auto segOf = [&](int j) { return kw + j * kKWarps; };
-  const int mySegs = kw < nseg ? (nseg - kw + kKWarps - 1) / kKWarps : 0;
+  const int uBegin = warp * units / W, mySegs = (warp + 1) * units / W - uBegin;
   uint4* myRing = ring + (size_t)warp * S * BITS * 64 + lane;
+  const UnitCursor first{nseg > 0 ? uBegin / nseg : 0, nseg > 0 ? uBegin % nseg : 0};
+  UnitCursor issueAt = first;  // unit of the next issue(j) call (j increases by one per call)
 
-  // Copy this warp's j-th segment (words 4t..4t+3 of rows r0, r1 for every plane) into ring
-  // slot j % S; always commits a group, so that group j is always this warp's j-th segment.
+  // Copy this warp's j-th unit (words 4t..4t+3 of rows g and g+8 of its tile, every plane) into
+  // ring slot j % S; always commits a group, so that group j is always this warp's j-th unit.
   auto issue = [&](int j) {
     if (j < mySegs) {
-      const int w0 = (seg0 + segOf(j)) * 16 + 4 * t;
+      const int tl = issueAt.tile, sg = issueAt.seg;
+      issueAt.advance(nseg);
+      const int rb = (tile0 + tl) * 16;
+      const uint32_t* P0 = a.planes + (size_t)min(rb + g, rows - 1) * K32;
+      const uint32_t* P1 = a.planes + (size_t)min(rb + g + 8, rows - 1) * K32;
+      const int w0 = (seg0 + sg) * 16 + 4 * t;
       uint4* dst = myRing + (j % S) * BITS * 64;
       if (vec) {  // K32 % 4 == 0: a lane's 4 words are all inside the row or all past its end
         const bool ok = w0 < K32;
@@ -288,14 +329,16 @@ __global__ void __launch_bounds__(kThreads, minBlocksFor(BITS)) fusedKernel(cons
     cpAsyncCommit();
   };
 
-  // AnyBCQ scales/offsets of (row, group) for both rows, loaded one segment ahead of use.
+  // AnyBCQ scales/offsets of (unit, group) for both rows, loaded one unit ahead of use.
   constexpr int kRawBits = METHOD == kMethodBcq ? BITS : 1;
   // Prefetching keeps a second set of scales live; wider widths would spill registers.
   constexpr bool kPrefetchScales = METHOD == kMethodBcq && BITS <= 5;
   float preS0[kRawBits], preS1[kRawBits], preO0 = 0.f, preO1 = 0.f;
-  int preGrp = -1;
+  int preKey = -1;  // j * groups + group of what pre* hold
   const int groups = METHOD == kMethodBcq ? (cols + a.groupSize - 1) / a.groupSize : 0;
-  auto loadRaw = [&](int grp) {
+  auto loadRaw = [&](int j, int tl, int grp) {
+    const int rb = (tile0 + tl) * 16;
+    const int r0 = min(rb + g, rows - 1), r1 = min(rb + g + 8, rows - 1);
     const uint16_t* s0 = a.table + ((size_t)r0 * groups + grp) * BITS;
     const uint16_t* s1 = a.table + ((size_t)r1 * groups + grp) * BITS;
 #pragma unroll
@@ -305,31 +348,31 @@ __global__ void __launch_bounds__(kThreads, minBlocksFor(BITS)) fusedKernel(cons
     }
     preO0 = a.offsets ? __half2float(__ushort_as_half(__ldg(a.offsets + (size_t)r0 * groups + grp))) : 0.f;
     preO1 = a.offsets ? __half2float(__ushort_as_half(__ldg(a.offsets + (size_t)r1 * groups + grp))) : 0.f;
-    preGrp = grp;
+    preKey = j * groups + grp;
   };
-  auto firstGroupOf = [&](int j) { return min(((seg0 + segOf(j)) * 16 + 4 * t) * 32 / a.groupSize, groups - 1); };
+  auto firstGroupOf = [&](int sg) { return min(((seg0 + sg) * 16 + 4 * t) * 32 / a.groupSize, groups - 1); };
 
-  // The planes do not depend on earlier kernels: put the first S segments in flight before
+  // The planes do not depend on earlier kernels: put the first S units in flight before
   // waiting for them (programmatic dependent launch) and before staging the activations.
 #pragma unroll 1
   for (int j = 0; j < S; ++j) issue(j);
   if constexpr (kPrefetchScales)
-    if (mySegs > 0) loadRaw(firstGroupOf(0));
+    if (mySegs > 0) loadRaw(0, first.tile, firstGroupOf(first.seg));
   gridDependencyWait();
   allowDependentLaunch();
 
-  // ---- stage: zero the partial tile, permute this CTA's x slice, copy row tables ----
-  for (int i = threadIdx.x; i < NTOK * kRowsPerCta; i += kThreads) outS[i] = 0.f;
+  // ---- stage: zero the output tiles, permute this CTA's x slice, copy row tables ----
+  for (int i = threadIdx.x; i < NTOK * tileRows; i += kThreadsT) outS[i] = 0.f;
   {
     // kStageBatch items per thread with all their loads issued before the first is used: at
     // 8-16 tokens a thread stages several items, and serial L2 round trips would dominate.
     constexpr int kStageBatch = 4;
     const int words = nseg * 16, items = words * tokens;
-    for (int base = threadIdx.x; base < items; base += kThreads * kStageBatch) {
+    for (int base = threadIdx.x; base < items; base += kThreadsT * kStageBatch) {
       uint4 u[kStageBatch][4];
 #pragma unroll
       for (int b = 0; b < kStageBatch; ++b) {
-        const int item = base + b * kThreads;
+        const int item = base + b * kThreadsT;
         const int wd = item % words, m = item / words;
         const int gw = seg0 * 16 + wd;
         const bool ok = item < items && gw < K32;
@@ -339,7 +382,7 @@ __global__ void __launch_bounds__(kThreads, minBlocksFor(BITS)) fusedKernel(cons
       }
 #pragma unroll
       for (int b = 0; b < kStageBatch; ++b) {
-        const int item = base + b * kThreads;
+        const int item = base + b * kThreadsT;
         if (item >= items) break;
         const int wd = item % words, m = item / words;
         uint32_t h[16];
@@ -361,53 +404,88 @@ __global__ void __launch_bounds__(kThreads, minBlocksFor(BITS)) fusedKernel(cons
       }
     }
   }
-  if constexpr (kSmemLut) {
-    constexpr int E = 1 << BITS;
+  if constexpr (METHOD == kMethodLut) {
+    // Row tables of the CTA's tiles (E/2 words per row; rows past the end read as zeros).
     const uint32_t* src = reinterpret_cast<const uint32_t*>(a.table);
     uint32_t* dst = reinterpret_cast<uint32_t*>(lutS);
-    for (int i = threadIdx.x; i < kRowsPerCta * E / 2; i += kThreads) {
-      const int r = rowBase + i / (E / 2);
+    const int n = ntile * 16 * (E / 2);
+    for (int i = threadIdx.x; i < n; i += kThreadsT) {
+      const int r = tile0 * 16 + i / (E / 2);
       dst[i] = r < rows ? __ldg(src + (size_t)r * (E / 2) + i % (E / 2)) : 0u;
     }
   }
-
-  constexpr int kChains = ANYPREC_ACC_CHAINS;
-  float accs[kChains][NT][4];
-#pragma unroll
-  for (int c = 0; c < kChains; ++c)
-#pragma unroll
-    for (int n = 0; n < NT; ++n) accs[c][n][0] = accs[c][n][1] = accs[c][n][2] = accs[c][n][3] = 0.f;
-
-  Tab8 tab0[kChunks], tab1[kChunks];
-  if constexpr (METHOD == kMethodLut && !kSmemLut) {
-    constexpr int E = 1 << BITS;
-#pragma unroll
-    for (int c = 0; c < (kLut16 ? 2 : 1); ++c) {
-      uint32_t e0[8], e1[8];
-#pragma unroll
-      for (int e = 0; e < 8; ++e) {
-        e0[e] = 8 * c + e < E ? __ldg(a.table + (size_t)r0 * E + 8 * c + e) : 0u;
-        e1[e] = 8 * c + e < E ? __ldg(a.table + (size_t)r1 * E + 8 * c + e) : 0u;
-      }
-      tab0[c] = tabFromHalves(e0[0] | e0[1] << 16, e0[2] | e0[3] << 16, e0[4] | e0[5] << 16, e0[6] | e0[7] << 16);
-      tab1[c] = tabFromHalves(e1[0] | e1[1] << 16, e1[2] | e1[3] << 16, e1[4] | e1[5] << 16, e1[6] | e1[7] << 16);
-    }
-  }
-  int curGroup = -1;
   __syncthreads();
 
+  constexpr int kChains = ANYPREC_ACC_CHAINS;
+  Tab8 tab0[kChunks], tab1[kChunks];
+  int curKey = -1;
+  const int xStep = tokens * 4;  // uint4 between consecutive (qloc, s) blocks of xs
+  const int tokA = min(g, tokens - 1), tokB = min(8 + g, tokens - 1);
+
+  UnitCursor at = first;  // unit of the next compute(j) call
+  float accs[kChains][NT][4];
+  int accTile = -1;  // local tile the accumulators belong to
+  // Add the accumulators into the CTA's output tile (other warps may hold other k ranges of
+  // the same tile) and clear them.
+  auto flush = [&]() {
+    if (accTile < 0) return;
+    const int rowL0 = accTile * 16 + g, rowL1 = rowL0 + 8;
+#pragma unroll
+    for (int n = 0; n < NT; ++n) {
+      float acc[4];
+#pragma unroll
+      for (int i = 0; i < 4; ++i) {
+        acc[i] = accs[0][n][i];
+#pragma unroll
+        for (int c = 1; c < kChains; ++c) acc[i] += accs[c][n][i];
+      }
+      const int tk = n * 8 + 2 * t;
+      atomicAdd(&outS[tk * tileRows + rowL0], acc[0]);
+      atomicAdd(&outS[(tk + 1) * tileRows + rowL0], acc[1]);
+      atomicAdd(&outS[tk * tileRows + rowL1], acc[2]);
+      atomicAdd(&outS[(tk + 1) * tileRows + rowL1], acc[3]);
+    }
+  };
   auto compute = [&](int j, const uint32_t (&v0)[BITS][4], const uint32_t (&v1)[BITS][4]) {
-    const int seg = segOf(j);
-    const int w0 = (seg0 + seg) * 16 + 4 * t;
+    const int tl = at.tile, sg = at.seg;
+    at.advance(nseg);  // now the unit of j + 1
+    const int rowL0 = tl * 16 + g, rowL1 = rowL0 + 8;
+    const int w0 = (seg0 + sg) * 16 + 4 * t;
+    if (tl != accTile) {
+      flush();
+      accTile = tl;
+#pragma unroll
+      for (int c = 0; c < kChains; ++c)
+#pragma unroll
+        for (int n = 0; n < NT; ++n) accs[c][n][0] = accs[c][n][1] = accs[c][n][2] = accs[c][n][3] = 0.f;
+      if constexpr (METHOD == kMethodLut && !kSmemLut) {
+#pragma unroll
+        for (int c = 0; c < (kLut16 ? 2 : 1); ++c) {
+          const uint32_t* L0 = reinterpret_cast<const uint32_t*>(lutS + rowL0 * E + 8 * c);
+          const uint32_t* L1 = reinterpret_cast<const uint32_t*>(lutS + rowL1 * E + 8 * c);
+          if constexpr (E >= 8) {
+            const uint4 e0 = *reinterpret_cast<const uint4*>(L0), e1 = *reinterpret_cast<const uint4*>(L1);
+            tab0[c] = tabFromHalves(e0.x, e0.y, e0.z, e0.w);
+            tab1[c] = tabFromHalves(e1.x, e1.y, e1.z, e1.w);
+          } else {
+            tab0[c] = tabFromHalves(L0[0], L0[1], 0u, 0u);
+            tab1[c] = tabFromHalves(L1[0], L1[1], 0u, 0u);
+          }
+        }
+      }
+    }
+    const uint4* xp0 = xs + (size_t)sg * 16 * xStep + tokA * 4 + t;
+    const uint4* xp1 = xs + (size_t)sg * 16 * xStep + tokB * 4 + t;
 #pragma unroll
     for (int qloc = 0; qloc < 4; ++qloc) {
       if constexpr (METHOD == kMethodBcq) {
         // The group is constant within a word (groupSize % 32 == 0); rebuild on change. With
-        // groupSize a multiple of 128 a lane's 4 words share one group, prefetched a segment ago.
+        // groupSize a multiple of 128 a lane's 4 words share one group, prefetched a unit ago.
         const int grp = min(((w0 + qloc) * 32) / a.groupSize, groups - 1);
-        if (grp != curGroup) {
-          curGroup = grp;
-          if (grp != preGrp) loadRaw(grp);
+        const int key = j * groups + grp;
+        if (key != curKey) {
+          curKey = key;
+          if (key != preKey) loadRaw(j, tl, grp);
           if constexpr (kBcq16) {
             tab0[0] = bcqTabF<1, 3>(preS0, preO0 - preS0[0]);
             tab0[1] = bcqTabF<1, 3>(preS0, preO0 + preS0[0]);
@@ -426,24 +504,21 @@ __global__ void __launch_bounds__(kThreads, minBlocksFor(BITS)) fusedKernel(cons
             }
           }
         }
-        if (kPrefetchScales && qloc == 0 && j + 1 < mySegs) {
-          const int next = firstGroupOf(j + 1);
-          if (next != curGroup) loadRaw(next);
-        }
+        if (kPrefetchScales && qloc == 0 && j + 1 < mySegs) loadRaw(j + 1, at.tile, firstGroupOf(at.seg));
       }
 #pragma unroll
       for (int s = 0; s < 4; ++s) {
         uint4 xb[NT];
-#pragma unroll
-        for (int n = 0; n < NT; ++n)
-          xb[n] = n * 8 + g < tokens ? xs[(((seg * 4 + qloc) * 4 + s) * tokens + n * 8 + g) * 4 + t] : make_uint4(0, 0, 0, 0);
+        xb[0] = *xp0;
+        if constexpr (NT > 1) xb[1] = *xp1;
+        xp0 += xStep;
+        xp1 += xStep;
         uint32_t pw0[BITS], pw1[BITS];
 #pragma unroll
         for (int p = 0; p < BITS; ++p) pw0[p] = v0[p][qloc], pw1[p] = v1[p][qloc];
 
         uint32_t A0[kChunks][4], A1[kChunks][4];
         if constexpr (kSmemLut) {
-          constexpr int E = 1 << BITS;
           const uint32_t hi0 = nibbleIndex<4>(pw0, s), hi1 = nibbleIndex<4>(pw1, s);
           uint32_t lo0 = 0, lo1 = 0;
           if constexpr (BITS > 4) lo0 = nibbleIndex<BITS - 4>(pw0 + 4, s), lo1 = nibbleIndex<BITS - 4>(pw1 + 4, s);
@@ -459,8 +534,8 @@ __global__ void __launch_bounds__(kThreads, minBlocksFor(BITS)) fusedKernel(cons
           }
 #pragma unroll
           for (int i = 0; i < 4; ++i) {
-            A0[0][i] = w0v[2 * i] | (w0v[2 * i + 1] << 16);
-            A1[0][i] = w1v[2 * i] | (w1v[2 * i + 1] << 16);
+            A0[0][i] = prmt(w0v[2 * i], w0v[2 * i + 1], 0x5410);
+            A1[0][i] = prmt(w1v[2 * i], w1v[2 * i + 1], 0x5410);
           }
         } else if constexpr (kSel16) {
           const uint32_t sel0 = 0x32103210u | (nibbleIndex<1>(pw0, s) << 2);
@@ -495,7 +570,7 @@ __global__ void __launch_bounds__(kThreads, minBlocksFor(BITS)) fusedKernel(cons
     }
   };
 
-  // ---- main loop: wait for segment j, move it to registers, refill its slot with j + S ----
+  // ---- main loop: wait for unit j, move it to registers, refill its slot with j + S ----
 #pragma unroll 1
   for (int j = 0; j < mySegs; ++j) {
     cpAsyncWaitAtMost(S - 1);  // groups committed so far: S + j; group j is complete
@@ -511,41 +586,26 @@ __global__ void __launch_bounds__(kThreads, minBlocksFor(BITS)) fusedKernel(cons
     issue(j + S);
     compute(j, v0, v1);
   }
+  flush();
   cpAsyncWait<0>();
 
-  // ---- reduce: warps sharing a tile through shared memory, CTAs of the cluster through DSMEM ----
-  float acc[NT][4];
-#pragma unroll
-  for (int n = 0; n < NT; ++n)
-#pragma unroll
-    for (int i = 0; i < 4; ++i) {
-      acc[n][i] = accs[0][n][i];
-#pragma unroll
-      for (int c = 1; c < kChains; ++c) acc[n][i] += accs[c][n][i];
-    }
-#pragma unroll
-  for (int n = 0; n < NT; ++n) {
-    const int tk = n * 8 + 2 * t;
-    atomicAdd(&outS[tk * kRowsPerCta + rowL0], acc[n][0]);
-    atomicAdd(&outS[(tk + 1) * kRowsPerCta + rowL0], acc[n][1]);
-    atomicAdd(&outS[tk * kRowsPerCta + rowL1], acc[n][2]);
-    atomicAdd(&outS[(tk + 1) * kRowsPerCta + rowL1], acc[n][3]);
-  }
+  // ---- write: the CTA's tiles, summed over the cluster's k slices through DSMEM ----
+  const int outRows = ntile * 16;
   const int csize = cluster.num_blocks(), rank = cluster.block_rank();
   if (csize == 1) {  // no split-K: a CTA barrier is enough
     __syncthreads();
-    for (int e = threadIdx.x; e < tokens * kRowsPerCta; e += kThreads) {
-      const int tk = e / kRowsPerCta, row = rowBase + e % kRowsPerCta;
-      if (row < rows) a.out[(size_t)tk * rows + row] = outS[e];
+    for (int e = threadIdx.x; e < tokens * outRows; e += kThreadsT) {
+      const int tk = e / outRows, rl = e - tk * outRows, row = tile0 * 16 + rl;
+      if (row < rows) a.out[(size_t)tk * rows + row] = outS[tk * tileRows + rl];
     }
     return;
   }
   cluster.sync();
-  for (int e = rank * kThreads + threadIdx.x; e < tokens * kRowsPerCta; e += csize * kThreads) {
-    const int tk = e / kRowsPerCta, row = rowBase + e % kRowsPerCta;
+  for (int e = rank * kThreadsT + threadIdx.x; e < tokens * outRows; e += csize * kThreadsT) {
+    const int tk = e / outRows, rl = e - tk * outRows, row = tile0 * 16 + rl;
     if (row < rows) {
       float sum = 0.f;
-      for (int r = 0; r < csize; ++r) sum += cluster.map_shared_rank(outS, r)[e];
+      for (int r = 0; r < csize; ++r) sum += cluster.map_shared_rank(outS, r)[tk * tileRows + rl];
       a.out[(size_t)tk * rows + row] = sum;
     }
   }
@@ -566,20 +626,15 @@ int deviceSmCount() {
 template <int METHOD, int BITS, int NT>
 cudaError_t launchOne(const BitplaneArgs& a, cudaStream_t stream) {
   constexpr int NTOK = 8 * NT;
+  constexpr int W = warpsFor(BITS);
+  constexpr int perSm = ctasPerSmFor(BITS);
   const int nsegTotal = (a.cols + kSegCols - 1) / kSegCols;
-  const int rowBlocks = (a.rows + kRowsPerCta - 1) / kRowsPerCta;
-  const size_t fixedBytes = (size_t)NTOK * kRowsPerCta * 4 +
-                            (METHOD == kMethodLut && BITS >= 5 ? (size_t)kRowsPerCta * (1u << BITS) * 2 : 0);
+  const int tilesTotal = (a.rows + 15) / 16;
+  const size_t rowBytes = (size_t)NTOK * 4 + (METHOD == kMethodLut ? (size_t(1) << BITS) * 2 : 0);  // outS + lutS per row
   const size_t stageBytes = ringStageBytes(BITS);
   const size_t segBytes = (size_t)1024 * a.tokens;  // staged activations per 512-column segment
-  const int maxSegs = (int)((kSmemBudget - fixedBytes - stageBytes) / segBytes);
-  // The deepest ring that still lets minBlocksFor(BITS) CTAs share an SM (at least one slot).
-  auto slotsFor = [&](int segs) {
-    const size_t base = fixedBytes + (size_t)segs * segBytes + 1024;
-    int S = ringSlots(BITS);
-    while (S > 1 && base + S * stageBytes > (size_t)kSmemPerSm / minBlocksFor(BITS)) --S;
-    return S;
-  };
+  const size_t cap = (size_t)kSmemPerSm / perSm - 1024;  // shared memory per CTA at perSm CTAs per SM
+  auto smemFor = [&](int segs, int tiles, int slots) { return (size_t)segs * segBytes + (size_t)tiles * 16 * rowBytes + slots * stageBytes; };
   static bool attributeSet = false;  // once per instantiation, never inside a capture
   auto kernel = fusedKernel<METHOD, BITS, NT>;
   if (!attributeSet) {
@@ -597,7 +652,7 @@ cudaError_t launchOne(const BitplaneArgs& a, cudaStream_t stream) {
     if (it != clusterSlotsCache.end()) return it->second;
     cudaLaunchConfig_t q = {};
     q.gridDim = dim3(1, s, 1);
-    q.blockDim = dim3(kThreads, 1, 1);
+    q.blockDim = dim3(W * 32, 1, 1);
     q.dynamicSmemBytes = smem;
     cudaLaunchAttribute qa[1];
     qa[0].id = cudaLaunchAttributeClusterDimension;
@@ -613,31 +668,49 @@ cudaError_t launchOne(const BitplaneArgs& a, cudaStream_t stream) {
     clusterSlotsCache[key] = slots;
     return slots;
   };
-  // Split K across a cluster only as far as it pays: model time as waves of CTAs (as many
-  // resident as registers, shared memory and cluster placement allow) x (segments per warp +
-  // a fixed cost of about ANYPREC_FIXED_SEGS segments for staging and reduction).
-  int splitK = 1;
+  // Split K across a cluster only as far as it pays. For each cluster size: as many CTA rows
+  // as fit the GPU at once, each with an equal share of the tiles (fewer tiles if shared
+  // memory is short, at the price of waves); cost = waves x (units per warp + a fixed cost of
+  // about ANYPREC_FIXED_UNITS units for staging and reduction).
+  int splitK = 0, tilesPerCta = 0, segsPerCta = 0, gridRows = 0;
   double best = 1e30;
+  // Development overrides (bench/splits.sh): force the cluster size and the tiles per CTA.
+  static const int forcedSplit = [] { const char* e = std::getenv("ANYPREC_SPLITK"); return e ? std::atoi(e) : 0; }();
+  static const int forcedTiles = [] { const char* e = std::getenv("ANYPREC_TILES"); return e ? std::atoi(e) : 0; }();
   for (int s = 1; s <= std::min(kMaxCluster, nsegTotal); ++s) {
     const int segs = (nsegTotal + s - 1) / s;
-    if (segs > maxSegs) continue;
-    const size_t smem = fixedBytes + segs * segBytes + slotsFor(segs) * stageBytes;
-    const int resident = std::max(1, std::min(minBlocksFor(BITS), (int)(kSmemPerSm / (smem + 1024))));
-    const int occ = clusterSlots(s, smem);
-    const int slots = occ > 0 ? occ : resident * deviceSmCount();
-    const int waves = (rowBlocks * s + slots - 1) / slots;
-    const double cost = waves * ((segs + kKWarps - 1) / kKWarps + ANYPREC_FIXED_SEGS);
-    if (cost < best - 1e-9) best = cost, splitK = s;
+    if (smemFor(segs, 1, 1) > (size_t)kSmemBudget) continue;
+    if (forcedSplit > 0 && s != forcedSplit && forcedSplit <= std::min(kMaxCluster, nsegTotal)) continue;
+    auto resident = [&](size_t smem) {  // CTA rows (clusters) that run at once
+      const int occ = clusterSlots(s, smem);
+      const int ctas = occ > 0 ? occ : std::max(1, std::min(perSm, (int)(kSmemPerSm / (smem + 1024)))) * deviceSmCount();
+      return std::max(1, ctas / s);
+    };
+    const int rows1 = resident(smemFor(segs, 1, 1));
+    int tiles = forcedTiles > 0 ? std::min(forcedTiles, tilesTotal) : (tilesTotal + rows1 - 1) / rows1;
+    while (tiles > 1 && smemFor(segs, tiles, 1) > (size_t)kSmemBudget) --tiles;
+    // Spread the tiles over as many CTA rows as run at once (shares differ by at most one).
+    const int ctaRows = forcedTiles <= 0 && tiles * rows1 >= tilesTotal ? std::min(tilesTotal, rows1) : (tilesTotal + tiles - 1) / tiles;
+    const int rowsAtOnce = resident(smemFor(segs, tiles, 1));
+    const int waves = (ctaRows + rowsAtOnce - 1) / rowsAtOnce;
+    // Staging permutes segs x tokens x 16 words of activations per CTA; split-K pays a cluster
+    // barrier and a DSMEM reduction that grows with the CTA's tiles. Constants fitted to H100
+    // timings of the Llama shapes at 1 and 8 tokens (README).
+    const double cost = waves * ((double)tiles * segs / W + ANYPREC_FIXED_UNITS + ANYPREC_STAGE_COST * segs * a.tokens) +
+                        (s > 1 ? ANYPREC_SPLIT_COST + 0.12 * tiles : 0.0) + (s > 2 ? 3.0 : 0.0);
+    if (cost < best - 1e-9) best = cost, splitK = s, tilesPerCta = tiles, segsPerCta = segs, gridRows = ctaRows;
   }
-  if ((nsegTotal + splitK - 1) / splitK > maxSegs) return cudaErrorInvalidValue;  // validated by the caller
-  const int segsPerCta = (nsegTotal + splitK - 1) / splitK;
+  if (!splitK) return cudaErrorInvalidValue;  // validated by the caller (fusedMaxCols)
   splitK = (nsegTotal + segsPerCta - 1) / segsPerCta;
-  const int ringSlotsUsed = slotsFor(segsPerCta);
-  const size_t smemBytes = (size_t)segsPerCta * segBytes + fixedBytes + ringSlotsUsed * stageBytes;
+  // The deepest ring that keeps perSm CTAs per SM (or one slot if even that does not).
+  int slots = ringSlots(BITS);
+  const size_t keep = std::max(cap, smemFor(segsPerCta, tilesPerCta, 1));
+  while (slots > 1 && smemFor(segsPerCta, tilesPerCta, slots) > keep) --slots;
+  const size_t smemBytes = smemFor(segsPerCta, tilesPerCta, slots);
 
   cudaLaunchConfig_t cfg = {};
-  cfg.gridDim = dim3(rowBlocks, splitK, 1);
-  cfg.blockDim = dim3(kThreads, 1, 1);
+  cfg.gridDim = dim3(gridRows, splitK, 1);
+  cfg.blockDim = dim3(W * 32, 1, 1);
   cfg.dynamicSmemBytes = smemBytes;
   cfg.stream = stream;
   cudaLaunchAttribute attr[2];
@@ -652,7 +725,11 @@ cudaError_t launchOne(const BitplaneArgs& a, cudaStream_t stream) {
   attr[1].val.programmaticStreamSerializationAllowed = ANYPREC_PDL;
   cfg.attrs = attr;
   cfg.numAttrs = 2;
-  KernelParams kp{a, segsPerCta, ringSlotsUsed};
+  static const bool debug = std::getenv("ANYPREC_FUSED_DEBUG") != nullptr;
+  if (debug)
+    std::fprintf(stderr, "fused m%d b%d nt%d %dx%d tokens %d: grid %dx%d tiles<=%d segs %d slots %d smem %zu\n", METHOD, BITS, NT,
+                 a.rows, a.cols, a.tokens, gridRows, splitK, tilesPerCta, segsPerCta, slots, smemBytes);
+  KernelParams kp{a, tilesPerCta, segsPerCta, slots};
   return cudaLaunchKernelEx(&cfg, kernel, kp);
 }
 
@@ -748,7 +825,11 @@ int gridFor(size_t n) { return (int)std::min<size_t>((n + 255) / 256, (size_t)de
 
 int fusedMaxCols(int tokens) {
   const int ntok = tokens > 8 ? 16 : 8;
-  const int fixedBytes = (int)kRingMinBytes + ntok * kRowsPerCta * 4 + kRowsPerCta * 256 * 2;
+  // Reserve what one ring slot, one 16-row tile of outputs and 8-bit tables need at the widest
+  // width with room to spare (64 KiB + 64 rows x (ntok outputs + 256 fp16)); src/layout.ts
+  // computes the same number.
+  const int fixedBytes = 64 * 1024 + ntok * 64 * 4 + 64 * 256 * 2;
+  static_assert(ringStageBytes(8) <= 64 * 1024 && ringStageBytes(4) <= 64 * 1024, "fusedMaxCols reserve");
   const int maxSegs = (kSmemBudget - fixedBytes) / (1024 * ntok);
   return maxSegs * kMaxCluster * kSegCols;
 }

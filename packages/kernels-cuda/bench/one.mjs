@@ -1,0 +1,67 @@
+// Time one configuration (development aid): node bench/one.mjs lut|bcq bits rows cols tokens
+import * as k from '../dist/index.js';
+
+const [method, bits, rows, cols, M] = [
+  process.argv[2],
+  +process.argv[3],
+  +process.argv[4],
+  +process.argv[5],
+  +process.argv[6],
+];
+const stream = new k.CudaStream();
+const n = Math.max(24, Math.ceil(256e6 / ((rows * cols * bits) / 8)));
+const ws = Array.from({ length: n }, (_, i) => {
+  const planes = k.allocTensor('U32', [bits, rows, cols / 32]);
+  k.fillRandom(stream, planes, 10 + i);
+  if (method === 'lut') {
+    const lut = k.allocTensor('F16', [rows, 2 ** bits]);
+    k.fillRandom(stream, lut, 20 + i, -0.05, 0.05);
+    return { planes, lut };
+  }
+  const scales = k.allocTensor('F16', [rows, cols / 128, bits]);
+  k.fillRandom(stream, scales, 30 + i, 0.001, 0.02);
+  return { planes, scales, offsets: null, groupSize: 128 };
+});
+const x = k.allocTensor('F16', [M, cols]);
+k.fillRandom(stream, x, 5, -1, 1);
+const out = k.allocTensor('F32', [M, rows]);
+const go = (i) =>
+  (method === 'lut' ? k.matmulLut : k.matmulBcq)(stream, {
+    ...ws[i % n],
+    rows,
+    cols,
+    bits,
+    x,
+    out,
+    tokens: M,
+  });
+go(0);
+stream.synchronize();
+stream.beginCapture();
+for (let i = 0; i < n; i++) go(i);
+const g = stream.endCapture();
+const e0 = new k.CudaEvent(),
+  e1 = new k.CudaEvent();
+g.launch(stream);
+const t = [];
+for (let r = 0; r < 7; r++) {
+  e0.record(stream);
+  g.launch(stream);
+  e1.record(stream);
+  e1.synchronize();
+  t.push(e1.elapsedMsSince(e0));
+}
+t.sort((a, b) => a - b);
+const us = (t[3] * 1000) / n;
+console.log(
+  JSON.stringify({
+    method,
+    bits,
+    rows,
+    cols,
+    M,
+    us: +us.toFixed(2),
+    GBps: Math.round((rows * cols * bits) / 8 / us / 1e3),
+    env: process.env.ANYPREC_SPLITK ?? '',
+  }),
+);
