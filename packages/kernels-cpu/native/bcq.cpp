@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "common.h"
+#include "gemm.h"
 #include "registry.h"
 
 namespace anyprec {
@@ -58,11 +59,43 @@ inline float Sum(const float* a, int64_t n) {
   return s;
 }
 
+// B = b (K x N, b[k*ldb + n]) for the shared GEMM core.
+struct PlainB : BSource {
+  const float* b;
+  int64_t ldb;
+  PlainB(const float* b_, int64_t ldb_) : b(b_), ldb(ldb_) {}
+  void Pack(int64_t k0, int kc, int64_t n0, int nr, float* dst) const override {
+    for (int k = 0; k < kc; ++k) {
+      const float* src = b + (k0 + k) * ldb + n0;
+      float* d = dst + k * kGemmNR;
+      int i = 0;
+      for (; i < nr; ++i) d[i] = src[i];
+      for (; i < kGemmNR; ++i) d[i] = 0.f;
+    }
+  }
+};
+
+// B = b^T for b (N x K, b[n*ldb + k]).
+struct PlainTransB : BSource {
+  const float* b;
+  int64_t ldb;
+  PlainTransB(const float* b_, int64_t ldb_) : b(b_), ldb(ldb_) {}
+  void Pack(int64_t k0, int kc, int64_t n0, int nr, float* dst) const override {
+    for (int k = 0; k < kc; ++k) {
+      float* d = dst + k * kGemmNR;
+      int i = 0;
+      for (; i < nr; ++i) d[i] = b[(n0 + i) * ldb + k0 + k];
+      for (; i < kGemmNR; ++i) d[i] = 0.f;
+    }
+  }
+};
+
 // Per row r, with per = bits (+1 with offsets) unknowns per group and m = groups·per:
 //   g[r, (gi,i), (gj,k)] = Σ_{c∈gi, d∈gj} z_{r,i,c} h[c, d] z_{r,k,d}      (z of the offset = 1)
 //   y[r, (gi,i)]        = Σ_{c∈gi} z_{r,i,c} (C w_r)_c
-// The vector t = Σ_{c∈gi} z_{r,i,c} h[c, :] is built once per (row, group, plane) and then
-// reduced against every group and plane of the row.
+// For every (group gi, plane i) the vectors t_r = Σ_{c∈gi} z_{r,i,c} h[c, :] of all rows at
+// once are one GEMM, T = Z_i[:, gi] · H[gi, :] ([rows, cols]); each t_r is then reduced
+// against every group and plane of its row. V = W Cᵀ (all C w_r) is one GEMM too.
 Napi::Value BcqNormalEquations(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   auto g = TypedArg<double>(info, 0, "g", napi_float64_array, "Float64Array");
@@ -94,6 +127,9 @@ Napi::Value BcqNormalEquations(const Napi::CallbackInfo& info) {
   const float* C = cIsH ? h.data : c.data;
   const int8_t* S = signs.data;
   const int64_t planeStride = rows * cols;
+  // ±1 planes as f32 [bits, rows, cols] (GEMM operands and reduction weights).
+  std::vector<float> z(static_cast<size_t>(bits * rows * cols));
+  for (int64_t i = 0; i < bits * planeStride; ++i) z[i] = S[i];
   // Offset vectors Σ_{c∈gi} h[c, :] are the same for every row.
   std::vector<float> offT(withOffset ? static_cast<size_t>(groups * cols) : 0);
   if (withOffset)
@@ -102,62 +138,53 @@ Napi::Value BcqNormalEquations(const Napi::CallbackInfo& info) {
       for (int64_t cc = gi * groupSize; cc < std::min(cols, (gi + 1) * groupSize); ++cc)
         for (int64_t d = 0; d < cols; ++d) t[d] += H[cc * cols + d];
     }
+  // V = W Cᵀ: row r is C w_r.
+  std::vector<float> v(static_cast<size_t>(rows * cols));
+  Gemm(rows, cols, cols, 1.f, w.data, cols, false, PlainTransB(C, cols), 0.f, v.data(), cols);
+  std::vector<float> t(static_cast<size_t>(rows * cols));
 
-  // Each thread takes a range of rows and walks the groups in the outer loop, so the panel
-  // h[group rows, :] (groupSize·cols floats) stays in its cache while all its rows use it.
+  // Reduces row r's vector tv (the (gi, i) unknown) against every group and plane.
+  auto reduce = [&](int64_t r, int64_t gi, int64_t i, const float* tv) {
+    double* G = g.data + r * m * m;
+    const int64_t row = gi * per + i;
+    for (int64_t gj = 0; gj < groups; ++gj) {
+      const int64_t d0 = gj * groupSize, d1 = std::min(cols, d0 + groupSize);
+      for (int64_t k = 0; k < per; ++k) {
+        G[row * m + gj * per + k] =
+            k < bits ? Dot(tv + d0, z.data() + k * planeStride + r * cols + d0, d1 - d0) : Sum(tv + d0, d1 - d0);
+      }
+    }
+  };
+  for (int64_t gi = 0; gi < groups; ++gi) {
+    const int64_t c0 = gi * groupSize, c1 = std::min(cols, c0 + groupSize);
+    for (int64_t i = 0; i < bits; ++i) {
+      // T = Z_i[:, c0:c1] · H[c0:c1, :]
+      Gemm(rows, cols, c1 - c0, 1.f, z.data() + i * planeStride + c0, cols, false, PlainB(H + c0 * cols, cols), 0.f,
+           t.data(), cols);
+      ParallelRun(Threads(), [&](int tid, int n) {
+        int64_t r0, r1;
+        SplitRange(rows, tid, n, 1, &r0, &r1);
+        for (int64_t r = r0; r < r1; ++r) {
+          reduce(r, gi, i, t.data() + r * cols);
+          y.data[r * m + gi * per + i] =
+              Dot(z.data() + i * planeStride + r * cols + c0, v.data() + r * cols + c0, c1 - c0);
+        }
+      });
+    }
+    if (withOffset)
+      ParallelRun(Threads(), [&](int tid, int n) {
+        int64_t r0, r1;
+        SplitRange(rows, tid, n, 1, &r0, &r1);
+        for (int64_t r = r0; r < r1; ++r) {
+          reduce(r, gi, bits, offT.data() + gi * cols);
+          y.data[r * m + gi * per + bits] = Sum(v.data() + r * cols + c0, c1 - c0);
+        }
+      });
+  }
+  // Symmetrise: f32 rounding makes the two triangles differ in the last bits.
   ParallelRun(Threads(), [&](int tid, int n) {
     int64_t r0, r1;
     SplitRange(rows, tid, n, 1, &r0, &r1);
-    if (r0 >= r1) return;
-    std::vector<float> t(static_cast<size_t>(cols));
-    std::vector<float> v(static_cast<size_t>((r1 - r0) * cols));
-    std::vector<float> z(static_cast<size_t>(bits * cols));
-    // v_r = C w_r
-    for (int64_t r = r0; r < r1; ++r) {
-      const float* wr = w.data + r * cols;
-      for (int64_t cc = 0; cc < cols; ++cc) v[(r - r0) * cols + cc] = Dot(C + cc * cols, wr, cols);
-    }
-    for (int64_t gi = 0; gi < groups; ++gi) {
-      const int64_t c0 = gi * groupSize, c1 = std::min(cols, c0 + groupSize);
-      for (int64_t r = r0; r < r1; ++r) {
-        double* G = g.data + r * m * m;
-        double* Y = y.data + r * m;
-        const float* vr = v.data() + (r - r0) * cols;
-        for (int64_t i = 0; i < bits; ++i)
-          for (int64_t cc = 0; cc < cols; ++cc) z[i * cols + cc] = S[i * planeStride + r * cols + cc];
-        for (int64_t i = 0; i < per; ++i) {
-          const float* tv;
-          double ys = 0.0;
-          if (i < bits) {
-            std::fill(t.begin(), t.end(), 0.0f);
-            const float* zi = z.data() + i * cols;
-            float* tp = t.data();
-            for (int64_t cc = c0; cc < c1; ++cc) {
-              const float* hrow = H + cc * cols;
-              if (zi[cc] > 0)
-                for (int64_t d = 0; d < cols; ++d) tp[d] += hrow[d];
-              else
-                for (int64_t d = 0; d < cols; ++d) tp[d] -= hrow[d];
-            }
-            tv = t.data();
-            ys = Dot(zi + c0, vr + c0, c1 - c0);
-          } else {
-            tv = offT.data() + gi * cols;
-            ys = Sum(vr + c0, c1 - c0);
-          }
-          Y[gi * per + i] = ys;
-          const int64_t row = gi * per + i;
-          for (int64_t gj = 0; gj < groups; ++gj) {
-            const int64_t d0 = gj * groupSize, d1 = std::min(cols, d0 + groupSize);
-            for (int64_t k = 0; k < per; ++k) {
-              G[row * m + gj * per + k] =
-                  k < bits ? Dot(tv + d0, z.data() + k * cols + d0, d1 - d0) : Sum(tv + d0, d1 - d0);
-            }
-          }
-        }
-      }
-    }
-    // Symmetrise: f32 rounding makes the two triangles differ in the last bits.
     for (int64_t r = r0; r < r1; ++r) {
       double* G = g.data + r * m * m;
       for (int64_t a = 0; a < m; ++a)
@@ -171,6 +198,62 @@ Napi::Value BcqNormalEquations(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// bcqInverseCholeskyUpper(h f64 [n, n], n, lambda, u f64 [n, n] out): upper-triangular U with
+// (H + λI)⁻¹ = UᵀU (the factor GPTQ propagates its errors with). With J the reversal, J(H+λI)J
+// = L Lᵀ (lower Cholesky, row-oriented dot products), and U = J L⁻¹ J (L⁻¹ by forward
+// substitution, row-oriented axpys): both walk contiguous rows. Returns false (u untouched)
+// when a pivot is not positive.
+Napi::Value BcqInverseCholeskyUpper(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto h = TypedArg<double>(info, 0, "h", napi_float64_array, "Float64Array");
+  const int64_t n = DimArg(info, 1, "n", 1);
+  const double lambda = NumberArg(info, 2, "lambda");
+  auto u = TypedArg<double>(info, 3, "u", napi_float64_array, "Float64Array");
+  ExactLength(env, "h", h.length, n * n, "[n, n]");
+  ExactLength(env, "u", u.length, n * n, "[n, n]");
+  std::vector<double> l(static_cast<size_t>(n * n), 0.0);
+  const double* H = h.data;
+  // a[i][j] = H[n-1-i][n-1-j] + λδ
+  for (int64_t i = 0; i < n; ++i) {
+    double* li = l.data() + i * n;
+    for (int64_t j = 0; j <= i; ++j) {
+      const double* lj = l.data() + j * n;
+      double acc[4] = {0, 0, 0, 0};
+      int64_t k = 0;
+      for (; k + 4 <= j; k += 4)
+        for (int q = 0; q < 4; ++q) acc[q] += li[k + q] * lj[k + q];
+      double s = (acc[0] + acc[1]) + (acc[2] + acc[3]);
+      for (; k < j; ++k) s += li[k] * lj[k];
+      const double a = H[(n - 1 - i) * n + (n - 1 - j)] + (i == j ? lambda : 0.0);
+      if (i == j) {
+        const double d = a - s;
+        if (!(d > 0)) return Napi::Boolean::New(env, false);
+        li[i] = std::sqrt(d);
+      } else {
+        li[j] = (a - s) / lj[j];
+      }
+    }
+  }
+  // X = L⁻¹ (lower): x_i = (e_i − Σ_{k<i} L[i,k] x_k) / L[i,i]
+  std::vector<double> x(static_cast<size_t>(n * n), 0.0);
+  for (int64_t i = 0; i < n; ++i) {
+    double* xi = x.data() + i * n;
+    const double* li = l.data() + i * n;
+    for (int64_t k = 0; k < i; ++k) {
+      const double f = li[k];
+      if (f == 0.0) continue;
+      const double* xk = x.data() + k * n;
+      for (int64_t j = 0; j <= k; ++j) xi[j] -= f * xk[j];
+    }
+    xi[i] += 1.0;
+    const double inv = 1.0 / li[i];
+    for (int64_t j = 0; j <= i; ++j) xi[j] *= inv;
+  }
+  // U[a][b] = X[n-1-a][n-1-b]
+  for (int64_t a = 0; a < n; ++a)
+    for (int64_t b = 0; b < n; ++b) u.data[a * n + b] = x[(n - 1 - a) * n + (n - 1 - b)];
+  return Napi::Boolean::New(env, true);
+}
 
 // ------------------------------------------------------------------ data-free fit ----
 // Same algorithm as packages/quantizers/src/anybcq/fit.ts (the readable reference, tested
@@ -412,6 +495,8 @@ Napi::Value BcqFit(const Napi::CallbackInfo& info) {
 void RegisterBcq(Napi::Env env, Napi::Object exports) {
   exports.Set("bcqFit", Napi::Function::New(env, BcqFit, "bcqFit"));
   exports.Set("bcqNormalEquations", Napi::Function::New(env, BcqNormalEquations, "bcqNormalEquations"));
+  exports.Set("bcqInverseCholeskyUpper",
+              Napi::Function::New(env, BcqInverseCholeskyUpper, "bcqInverseCholeskyUpper"));
 }
 
 }  // namespace anyprec

@@ -29,6 +29,7 @@ interface BcqAddon {
     groupSize: number,
     withOffset: boolean,
   ): void;
+  bcqInverseCholeskyUpper(h: Float64Array, n: number, lambda: number, u: Float64Array): boolean;
 }
 
 let addon: BcqAddon | undefined;
@@ -43,7 +44,9 @@ function native(): BcqAddon {
 /** Whether the native AnyBCQ kernels are loaded (false before `build:native`). */
 export function bcqNativeAvailable(): boolean {
   const loaded = loadNative<Partial<BcqAddon>>();
-  return typeof loaded.addon?.bcqFit === 'function';
+  return (
+    typeof loaded.addon?.bcqFit === 'function' && typeof loaded.addon?.bcqInverseCholeskyUpper === 'function'
+  );
 }
 
 /**
@@ -103,4 +106,18 @@ export function bcqNormalEquations(
   withOffset: boolean,
 ): void {
   native().bcqNormalEquations(g, y, signs, h, c, w, rows, cols, bits, groupSize, withOffset);
+}
+
+/**
+ * Upper-triangular U ([n, n] row-major, f64) with (H + λI)⁻¹ = UᵀU, the factor GPTQ spreads
+ * its errors with (see native/bcq.cpp). Returns false, leaving `u` as it was, when H + λI is
+ * not numerically positive definite (the caller raises λ).
+ */
+export function bcqInverseCholeskyUpper(
+  h: Float64Array,
+  n: number,
+  lambda: number,
+  u: Float64Array,
+): boolean {
+  return native().bcqInverseCholeskyUpper(h, n, lambda, u);
 }

@@ -13,6 +13,10 @@ import { type AnyBcqRefine, quantizeAnyBcq } from '../src/anybcq/index.js';
 
 const env = process.env;
 const num = (k: string, d: number) => (env[k] !== undefined ? Number(env[k]) : d);
+/** Number from the environment, or undefined (the quantizer's default). */
+const opt = (k: string) => (env[k] !== undefined ? Number(env[k]) : undefined);
+/** Boolean from the environment ('1' / '0'), or undefined (the quantizer's default). */
+const flag = (k: string) => (env[k] !== undefined ? env[k] === '1' : undefined);
 
 it('anybcq quantize + eval', async () => {
   const model = env.MODEL ?? '/work/shared/models/small';
@@ -25,16 +29,18 @@ it('anybcq quantize + eval', async () => {
     groupSize: num('GROUP_SIZE', 128),
     offsets: env.OFFSETS !== '0',
     calib: env.CALIB ?? '/work/shared/data/calib.jsonl',
-    samples: num('SAMPLES', 64),
-    seqLen: num('SEQ_LEN', 256),
+    samples: opt('SAMPLES'),
+    seqLen: opt('SEQ_LEN'),
     seed: num('SEED', 0),
     refine: (env.REFINE as AnyBcqRefine | undefined) ?? 'block',
     damp: num('DAMP', 0.01),
     cycles: num('CYCLES', 20),
     blockTarget: num('BLOCK_TARGET', 0.5),
     weightedFit: env.WEIGHTED_FIT === '1',
-    codeSelection: env.CODE_SELECTION === 'gptq' ? 'gptq' : 'data-free',
-    gptqRounds: num('GPTQ_ROUNDS', 3),
+    codeSelection: env.CODE_SELECTION as 'data-free' | 'gptq' | undefined,
+    gptqRounds: opt('GPTQ_ROUNDS'),
+    gptqPlanes: env.GPTQ_PLANES as 'expansion' | 'joint' | 'all' | undefined,
+    actOrder: flag('ACT_ORDER'),
     resume: env.RESUME === '1',
     onProgress: (p) => {
       if (env.VERBOSE) process.stderr.write(`${p.message}\n`);
@@ -67,14 +73,7 @@ it('anybcq quantize + eval', async () => {
     JSON.stringify(
       {
         model,
-        refine: env.REFINE ?? 'block',
-        blockTarget: num('BLOCK_TARGET', 0.5),
-        weightedFit: env.WEIGHTED_FIT === '1',
-        codeSelection: env.CODE_SELECTION ?? 'data-free',
-        gptqRounds: num('GPTQ_ROUNDS', 3),
-        damp: num('DAMP', 0.01),
-        samples: num('SAMPLES', 64),
-        seqLen: num('SEQ_LEN', 256),
+        settings: result.settings,
         timingsSeconds: Object.fromEntries(
           Object.entries(result.timings).map(([k, v]) => [k.replace(/Ms$/, ''), +(v / 1000).toFixed(2)]),
         ),

@@ -172,11 +172,14 @@ describe.skipIf(!ready)('quantizeAnyBcq on models/tiny', () => {
     expect(await checksums(other)).not.toEqual(await checksums(base.out));
   });
 
-  it("codeSelection 'gptq' keeps the 2-bit model bit for bit and changes only the expansion planes", async () => {
-    const out = join(dir, 'gptq');
-    const g = await quantizeAnyBcq({ ...base, out, codeSelection: 'gptq' });
-    const a = await openModel(base.out);
-    const m = await openModel(out);
+  it("the default codeSelection 'gptq' keeps the 2-bit model of 'data-free' bit for bit and changes only the expansion planes", async () => {
+    expect(first.settings.codeSelection).toBe('gptq');
+    expect(first.settings.gptqPlanes).toBe('joint');
+    expect(first.settings.actOrder).toBe(true);
+    const out = join(dir, 'data-free');
+    const df = await quantizeAnyBcq({ ...base, out, codeSelection: 'data-free' });
+    const a = await openModel(out);
+    const m = await openModel(base.out);
     try {
       let changed = 0;
       let total = 0;
@@ -199,7 +202,7 @@ describe.skipIf(!ready)('quantizeAnyBcq on models/tiny', () => {
       await m.close();
     }
     // the activation-weighted output error on calibration inputs falls at the widths it changes
-    for (const b of [3, 4]) expect(g.outputError[b].block!).toBeLessThan(first.outputError[b].block!);
-    expect(g.outputError[2].block).toBe(first.outputError[2].block);
+    for (const b of [3, 4]) expect(first.outputError[b].block!).toBeLessThan(df.outputError[b].block!);
+    expect(first.outputError[2].block).toBe(df.outputError[2].block);
   });
 });

@@ -5,7 +5,14 @@
 // the later columns left free), solved by Gaussian elimination.
 import { describe, expect, it } from 'vitest';
 import { type BcqFit, fitMatrixTs } from '../src/anybcq/fit.js';
-import { expandPlane, gptqExpand, gptqPlane, inverseCholeskyUpper } from '../src/anybcq/gptq.js';
+import {
+  expandPlane,
+  gptqExpand,
+  gptqFactor,
+  gptqPlane,
+  gptqSelect,
+  inverseCholeskyUpper,
+} from '../src/anybcq/gptq.js';
 import { dampedF32, dequantizeWidth, refitOutput, widthParams } from '../src/anybcq/refine.js';
 import { gaussSolve, lcg } from './oracles.js';
 
@@ -160,6 +167,124 @@ describe('gptqPlane', () => {
   });
 });
 
+/**
+ * Unblocked GPTQ written directly from the definition, one row at a time in f64: visit the
+ * columns in `order`, take the nearest of the 2^(p−first) candidate values, spread the scaled
+ * error onto every later column through U (the factor of the permuted H).
+ */
+function referenceSelect(
+  weight: Float32Array,
+  fit: BcqFit,
+  p: number,
+  first: number,
+  u: Float64Array,
+  order: number[],
+): Int8Array {
+  const { rows, cols, groupSize: g, groups } = fit;
+  const signs = fit.signs.slice();
+  const sc = fit.scales[p];
+  const off = fit.offsets?.[p];
+  for (let r = 0; r < rows; r++) {
+    const w = order.map((j) => weight[r * cols + j]);
+    for (let t = 0; t < cols; t++) {
+      const j = order[t];
+      const gi = Math.floor(j / g);
+      const sb = (r * groups + gi) * p;
+      let base = off ? off[r * groups + gi] : 0;
+      for (let i = 0; i < first; i++) base += sc[sb + i] * signs[(i * rows + r) * cols + j];
+      let best = Infinity;
+      let q = 0;
+      let pick = 0;
+      for (let pat = 0; pat < 1 << (p - first); pat++) {
+        let v = base;
+        for (let i = first; i < p; i++) v += (pat & (1 << (i - first)) ? 1 : -1) * sc[sb + i];
+        if (Math.abs(w[t] - v) < best) {
+          best = Math.abs(w[t] - v);
+          q = v;
+          pick = pat;
+        }
+      }
+      for (let i = first; i < p; i++) signs[(i * rows + r) * cols + j] = pick & (1 << (i - first)) ? 1 : -1;
+      const e = (w[t] - q) / u[t * cols + t];
+      for (let k = t + 1; k < cols; k++) w[k] -= e * u[t * cols + k];
+    }
+  }
+  return signs;
+}
+
+describe('gptqSelect', () => {
+  it('matches unblocked GPTQ over several blocks, for joint planes and act-order', () => {
+    const rows = 12;
+    const cols = 320; // 3 blocks of 128 (the last partial)
+    const rnd = lcg(21);
+    const w = randomWeights(rows, cols, rnd);
+    const fit = fitMatrixTs(w, rows, cols, { bits: 4, baseBits: 2, groupSize: 64, offsets: true, cycles: 5 });
+    const h = correlatedGram(cols, 500, rnd, 0.7);
+    let mean = 0;
+    for (let i = 0; i < cols; i++) mean += h[i * cols + i];
+    const lam = (0.01 * mean) / cols;
+    for (const [first, actOrder] of [
+      [3, false],
+      [2, true],
+      [0, true],
+    ] as const) {
+      const f = gptqFactor(h, cols, lam, actOrder);
+      const order = f.perm ? Array.from(f.perm) : Array.from({ length: cols }, (_, i) => i);
+      if (actOrder) {
+        // visiting order: decreasing diag(H), a permutation of the columns
+        expect([...order].sort((a, b) => a - b)).toEqual(Array.from({ length: cols }, (_, i) => i));
+        for (let t = 1; t < cols; t++)
+          expect(h[order[t - 1] * cols + order[t - 1]]).toBeGreaterThanOrEqual(h[order[t] * cols + order[t]]);
+      }
+      const want = referenceSelect(w, fit, 4, first, f.u, order);
+      const g = copyFit(fit);
+      gptqSelect(w, g, 4, first, f);
+      // planes below `first` untouched
+      expect(g.signs.subarray(0, first * rows * cols)).toEqual(fit.signs.subarray(0, first * rows * cols));
+      // the trailing updates run in f32: allow a rare flip at a near tie
+      let same = 0;
+      for (let i = 0; i < want.length; i++) if (want[i] === g.signs[i]) same++;
+      expect(same / want.length).toBeGreaterThan(0.995);
+    }
+  });
+
+  it('with diagonal H gives every weight the nearest of the candidate levels', () => {
+    const rows = 7;
+    const cols = 200;
+    const rnd = lcg(3);
+    const w = randomWeights(rows, cols, rnd);
+    const fit = fitMatrixTs(w, rows, cols, { bits: 4, baseBits: 2, groupSize: 64, offsets: true, cycles: 5 });
+    const h = new Float64Array(cols * cols);
+    for (let i = 0; i < cols; i++) h[i * cols + i] = 0.2 + rnd() + 0.5;
+    const g = copyFit(fit);
+    gptqSelect(w, g, 4, 0, gptqFactor(h, cols, 0, true));
+    const q = dequantizeWidth(g, 4, widthParams(g, 4));
+    for (let r = 0; r < rows; r++) {
+      for (let c = 0; c < cols; c++) {
+        const gi = Math.floor(c / 64);
+        const sb = (r * fit.groups + gi) * 4;
+        let best = Infinity;
+        for (let pat = 0; pat < 16; pat++) {
+          let v = fit.offsets![4][r * fit.groups + gi];
+          for (let i = 0; i < 4; i++) v += (pat & (1 << i) ? 1 : -1) * fit.scales[4][sb + i];
+          best = Math.min(best, Math.abs(w[r * cols + c] - v));
+        }
+        expect(Math.abs(w[r * cols + c] - q[r * cols + c])).toBeCloseTo(best, 6);
+      }
+    }
+  });
+
+  it('rejects a bad plane range or factor', () => {
+    const w = randomWeights(2, 64, lcg(1));
+    const fit = fitMatrixTs(w, 2, 64, { bits: 3, baseBits: 2, groupSize: 64, offsets: true, cycles: 2 });
+    const h = correlatedGram(64, 80, lcg(2));
+    expect(() => gptqSelect(w, fit, 3, 3, gptqFactor(h, 64, 0.1))).toThrow(/first/);
+    expect(() => gptqSelect(w, fit, 3, 2, gptqFactor(correlatedGram(32, 40, lcg(2)), 32, 0.1))).toThrow(
+      /columns/,
+    );
+  });
+});
+
 describe('gptqExpand', () => {
   it('keeps the base width, and lowers the activation-weighted error of the wider widths', () => {
     const rows = 64;
@@ -192,6 +317,60 @@ describe('gptqExpand', () => {
       expect(gptq).toBeLessThan(prev); // still falls with width
       prev = gptq;
     }
+  });
+
+  it("'joint' re-chooses the added planes for the widest width: lower error there, base kept", () => {
+    const rows = 48;
+    const cols = 256;
+    const rnd = lcg(17);
+    const w = randomWeights(rows, cols, rnd);
+    const o = { bits: 4, baseBits: 2, groupSize: 64, offsets: true, cycles: 10 };
+    const fit = fitMatrixTs(w, rows, cols, o);
+    const h = correlatedGram(cols, 600, rnd, 0.5);
+    let mean = 0;
+    for (let i = 0; i < cols; i++) mean += h[i * cols + i];
+    const lam = (0.01 * mean) / cols;
+    const hd = dampedF32(h, cols, lam);
+    const err = (f: BcqFit, b: number) =>
+      weightedError(w, dequantizeWidth(f, b, widthParams(f, b)), h, rows, cols);
+    const seq = copyFit(fit);
+    gptqExpand(w, seq, h, lam, o.cycles, { rounds: 2 });
+    for (const actOrder of [false, true]) {
+      const joint = copyFit(fit);
+      gptqExpand(w, joint, h, lam, o.cycles, {
+        rounds: 2,
+        planes: 'joint',
+        factor: gptqFactor(h, cols, lam, actOrder),
+      });
+      // base planes and the base width's scales untouched
+      expect(joint.signs.subarray(0, 2 * rows * cols)).toEqual(fit.signs.subarray(0, 2 * rows * cols));
+      expect(joint.scales[2]).toEqual(fit.scales[2]);
+      // the widest width gains over choosing each plane for its own width
+      expect(err(joint, 4)).toBeLessThan(err(seq, 4));
+      // width 3 keeps output-optimal scales for the final plane 2, and the error still falls with width
+      const ref3 = refitOutput(w, joint, 3, hd, null);
+      for (let i = 0; i < ref3.scales.length; i++) expect(joint.scales[3][i]).toBeCloseTo(ref3.scales[i], 9);
+      expect(err(joint, 4)).toBeLessThan(err(joint, 3));
+      expect(err(joint, 3)).toBeLessThan(err(joint, 2));
+    }
+  });
+
+  it("'all' re-chooses every plane (the base ones too) and refits every width", () => {
+    const rows = 16;
+    const cols = 128;
+    const rnd = lcg(23);
+    const w = randomWeights(rows, cols, rnd);
+    const o = { bits: 3, baseBits: 2, groupSize: 64, offsets: true, cycles: 10 };
+    const fit = fitMatrixTs(w, rows, cols, o);
+    const h = correlatedGram(cols, 300, rnd, 0.5);
+    const lam = 0.05;
+    const g = copyFit(fit);
+    gptqExpand(w, g, h, lam, o.cycles, { planes: 'all' });
+    let changed = 0;
+    for (let i = 0; i < 2 * rows * cols; i++) if (g.signs[i] !== fit.signs[i]) changed++;
+    expect(changed).toBeGreaterThan(0);
+    const ref2 = refitOutput(w, g, 2, dampedF32(h, cols, lam), null);
+    for (let i = 0; i < ref2.scales.length; i++) expect(g.scales[2][i]).toBeCloseTo(ref2.scales[i], 9);
   });
 
   it('expandPlane restarts a plane from the residual sign and never raises the weight error', () => {

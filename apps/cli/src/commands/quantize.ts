@@ -31,10 +31,10 @@ export function register(program: Program): void {
         .default('anyprec' as const),
     )
     .option('--calib <file.jsonl>', 'calibration JSONL (field "text"); never the dev split')
-    .option('--samples <n>', 'calibration sequences (default: anyprec 100, anybcq 64)', int('--samples'))
+    .option('--samples <n>', 'calibration sequences (default: anyprec 100, anybcq 128)', int('--samples'))
     .option(
       '--seq-len <n>',
-      'tokens per calibration sequence (default: anyprec 512, anybcq 256)',
+      'tokens per calibration sequence (default: anyprec 512, anybcq 512)',
       int('--seq-len'),
     )
     .option('--seed <n>', 'seed of calibration sampling and k-means++', int('--seed'), 0)
@@ -74,10 +74,27 @@ export function register(program: Program): void {
     .option('--group-size <n>', 'anybcq: inputs per scale group', int('--group-size'), 128)
     .option('--no-offsets', 'anybcq: no per-group offsets (offsets are stored by default)')
     .addOption(
-      new Option('--code-selection <kind>', 'anybcq: signs of the planes added above the base width')
-        .choices(['data-free', 'gptq'] as const)
-        .default('data-free' as const),
+      new Option(
+        '--code-selection <kind>',
+        'anybcq: sign planes from the weights alone, or GPTQ-style against the calibration inputs (default gptq with --calib)',
+      ).choices(['data-free', 'gptq'] as const),
     )
+    .addOption(
+      new Option(
+        '--gptq-planes <which>',
+        'anybcq, gptq: each added plane for its width (expansion), then the added planes jointly for the widest width (joint, default), or all planes (all)',
+      ).choices(['expansion', 'joint', 'all'] as const),
+    )
+    .option(
+      '--gptq-rounds <n>',
+      'anybcq, gptq: sign choice + scale refit rounds per stage (default 3)',
+      int('--gptq-rounds'),
+    )
+    .option(
+      '--act-order',
+      'anybcq, gptq: decide inputs by decreasing activation energy (GPTQ act-order; default)',
+    )
+    .option('--no-act-order', 'anybcq, gptq: decide inputs in their natural order')
     .option('--json', 'print the result as one JSON object on stdout')
     .action(async (modelDir, options) => {
       const log = (line: string) => process.stderr.write(`${line}\n`);
@@ -90,9 +107,12 @@ export function register(program: Program): void {
           groupSize: options.groupSize,
           offsets: options.offsets,
           codeSelection: options.codeSelection,
+          gptqPlanes: options.gptqPlanes,
+          gptqRounds: options.gptqRounds,
+          actOrder: options.actOrder,
           calib: options.calib,
-          samples: options.samples ?? 64,
-          seqLen: options.seqLen ?? 256,
+          samples: options.samples,
+          seqLen: options.seqLen,
           seed: options.seed,
           threads: options.threads,
           onProgress: (event: unknown) => {

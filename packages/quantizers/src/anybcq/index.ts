@@ -5,6 +5,9 @@
 //   1. capture the block's full-precision linear inputs X_f on the calibration sequences.
 //   2. fit     data-free base fit + progressive expansion of every linear (fit.ts): one set of
 //              ±1 planes shared by all widths, one scale set (and offset) per width.
+//      gptq    (codeSelection 'gptq', the default with calibration) the planes above the base
+//              width re-chosen GPTQ-style against X_fᵀX_f (gptq.ts), by default each for its
+//              own width and then jointly for the widest width, columns in act-order.
 //   3. refine  per width b, scales/offsets only (refine.ts): 'diag' (diag(X_fᵀX_f)-weighted),
 //              'layer' (full X_fᵀX_f) or 'block' (block-wise reconstruction: in the block's
 //              order q/k/v → o → gate/up → down, inputs X_q from the model already quantized at
@@ -20,7 +23,7 @@ import { loadModel, type Model } from '@anyprec/runtime';
 import { sampleCalibration } from '../calib.js';
 import { BlockRunner, blockLinears, SITE_OF, SITES, type Site } from './calibrate.js';
 import { type BcqFit, type BcqFitOptions, fitMatrix } from './fit.js';
-import { gptqExpand, inverseCholeskyUpper } from './gptq.js';
+import { type GptqFactor, gptqExpand, gptqFactor } from './gptq.js';
 import {
   type AnyBcqOptions,
   AnyBcqOptionsError,
@@ -50,7 +53,17 @@ export {
   refitScales,
   solveSpd,
 } from './fit.js';
-export { expandPlane, gptqExpand, gptqPlane, inverseCholeskyUpper } from './gptq.js';
+export {
+  expandPlane,
+  type GptqExpandOptions,
+  type GptqFactor,
+  type GptqPlanes,
+  gptqExpand,
+  gptqFactor,
+  gptqPlane,
+  gptqSelect,
+  inverseCholeskyUpper,
+} from './gptq.js';
 export * from './options.js';
 export { refitDiag, refitOutput, type WidthParams } from './refine.js';
 
@@ -113,7 +126,7 @@ function storedDequant(s: StoredLinear, b: number, groupSize: number): Float32Ar
 /** Settings that decide the output: a checkpoint from other settings is ignored. */
 function fingerprint(o: ResolvedOptions): string {
   const { model, calib, bits, baseBits, groupSize, offsets, samples, seqLen, seed, cycles, refine, damp } = o;
-  const { blockTarget, weightedFit, codeSelection, gptqRounds } = o;
+  const { blockTarget, weightedFit, codeSelection, gptqRounds, gptqPlanes, actOrder } = o;
   const settings = {
     model,
     calib,
@@ -128,7 +141,8 @@ function fingerprint(o: ResolvedOptions): string {
     refine,
     damp,
   };
-  return JSON.stringify({ v: 3, ...settings, blockTarget, weightedFit, codeSelection, gptqRounds });
+  const gptq = codeSelection === 'gptq' ? { gptqRounds, gptqPlanes, actOrder } : {};
+  return JSON.stringify({ v: 4, ...settings, blockTarget, weightedFit, codeSelection, ...gptq });
 }
 
 async function saveCheckpoint(
@@ -336,7 +350,7 @@ export async function quantizeAnyBcq(options: AnyBcqOptions): Promise<AnyBcqResu
     const planes = new Map<string, Uint32Array>();
     const params = new Map<string, Map<number, WidthParams>>();
     // With codeSelection 'gptq', one inverse-Hessian factor per input site (q/k/v and gate/up share).
-    const uOfSite = new Map<Site, { u: Float64Array; lam: number }>();
+    const uOfSite = new Map<Site, { f: GptqFactor; lam: number }>();
     timed('fitMs', () => {
       for (const { name, rows, cols, key } of linears) {
         // With weightedFit, every least-squares step of the fit weighs input j by diag(X_fᵀX_f)_j.
@@ -359,10 +373,14 @@ export async function quantizeAnyBcq(options: AnyBcqOptions): Promise<AnyBcqResu
           let f = uOfSite.get(SITE_OF[key]);
           if (!f) {
             const lam = dampingOf(h, cols, o.damp);
-            f = { u: inverseCholeskyUpper(h, cols, lam), lam };
+            f = { f: gptqFactor(h, cols, lam, o.actOrder), lam };
             uOfSite.set(SITE_OF[key], f);
           }
-          gptqExpand(weights.get(name)!, fit, h, f.lam, o.cycles, f.u, o.gptqRounds);
+          gptqExpand(weights.get(name)!, fit, h, f.lam, o.cycles, {
+            factor: f.f,
+            rounds: o.gptqRounds,
+            planes: o.gptqPlanes,
+          });
         }
         planes.set(name, packSigns(fit.signs, rows, cols, fit.bits));
         params.set(name, new Map(precisions.map((b) => [b, roundToStored(widthParams(fit, b))])));
@@ -523,5 +541,5 @@ export async function quantizeAnyBcq(options: AnyBcqOptions): Promise<AnyBcqResu
       outputError[Number(b)] = Object.fromEntries(Object.entries(stages).map(([k, v]) => [k, v / errCount]));
     }
   }
-  return { out: o.out, precisions, resumedLayers, timings, outputError };
+  return { out: o.out, precisions, resumedLayers, settings, timings, outputError };
 }

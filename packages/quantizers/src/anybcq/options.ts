@@ -1,4 +1,5 @@
 // Options of `quantizeAnyBcq` (mirrors `anyprec quantize --method anybcq` flags) and their validation.
+import type { GptqPlanes } from './gptq.js';
 
 /** Which data-aware refinement runs after the data-free fit (each includes the previous ones' inputs). */
 export type AnyBcqRefine =
@@ -29,9 +30,9 @@ export interface AnyBcqOptions {
   offsets?: boolean;
   /** Calibration JSONL (field `text`). Required unless refine is 'none'. Never the dev split. */
   calib?: string;
-  /** Calibration sequences (default 64). */
+  /** Calibration sequences (default 128). */
   samples?: number;
-  /** Tokens per calibration sequence, BOS included (default 256). */
+  /** Tokens per calibration sequence, BOS included (default 512). */
   seqLen?: number;
   /** Seed of the calibration document order (default 0). Same seed, same output bytes. */
   seed?: number;
@@ -53,14 +54,23 @@ export interface AnyBcqOptions {
    */
   weightedFit?: boolean;
   /**
-   * How the signs of the planes added by expansion (widths baseBits+1..bits) are chosen:
-   * 'data-free' (default): sign of the weight residual (the paper); 'gptq': column by column
-   * against the activation-weighted error with GPTQ error propagation (gptq.ts; needs calib).
-   * The base width's planes are data-free either way.
+   * How the sign planes are chosen: 'data-free': the paper's fit from the weights alone
+   * (default without calibration); 'gptq' (default with calib and a refine stage): the planes
+   * above the base width are re-chosen column by column against the activation-weighted error
+   * with GPTQ error propagation (gptq.ts), see gptqPlanes. The base width's planes stay
+   * data-free unless gptqPlanes is 'all'.
    */
   codeSelection?: AnyBcqCodeSelection;
   /** With codeSelection 'gptq': sign choice + scale refit repeated this often per plane (default 3). */
   gptqRounds?: number;
+  /**
+   * With codeSelection 'gptq', which planes are chosen: 'expansion': each added plane for its
+   * own width; 'joint' (default): then all added planes again, jointly, for the widest width
+   * (the nearest of their 2^k sums per weight); 'all': then every plane for the widest width.
+   */
+  gptqPlanes?: GptqPlanes;
+  /** With codeSelection 'gptq': visit columns by decreasing diag(XᵀX) (GPTQ act-order; default true). */
+  actOrder?: boolean;
   /** Reuse finished layers of an interrupted run with the same settings (default true). */
   resume?: boolean;
   /** Native threads (default: all cores). */
@@ -104,6 +114,8 @@ export interface AnyBcqResult {
   precisions: number[];
   /** Layers taken from a previous interrupted run. */
   resumedLayers: number;
+  /** The settings used, defaults filled in (as recorded in the container's manifest). */
+  settings: Omit<ResolvedOptions, 'onProgress' | 'threads' | 'out' | 'resume'>;
   timings: AnyBcqTimings;
   /**
    * Mean over linears of the relative output error ‖X(Ŵ − W)ᵀ‖² / ‖XWᵀ‖² on the full-precision
@@ -128,16 +140,18 @@ export function resolveOptions(o: AnyBcqOptions): ResolvedOptions {
     groupSize: o.groupSize ?? 128,
     offsets: o.offsets ?? true,
     calib: o.calib,
-    samples: o.samples ?? 64,
-    seqLen: o.seqLen ?? 256,
+    samples: o.samples ?? 128,
+    seqLen: o.seqLen ?? 512,
     seed: o.seed ?? 0,
     cycles: o.cycles ?? 20,
     refine: o.refine ?? (o.calib ? 'block' : 'none'),
     damp: o.damp ?? 0.01,
     blockTarget: o.blockTarget ?? 0.5,
     weightedFit: o.weightedFit ?? false,
-    codeSelection: o.codeSelection ?? 'data-free',
+    codeSelection: o.codeSelection ?? (o.calib && (o.refine ?? 'block') !== 'none' ? 'gptq' : 'data-free'),
     gptqRounds: o.gptqRounds ?? 3,
+    gptqPlanes: o.gptqPlanes ?? 'joint',
+    actOrder: o.actOrder ?? true,
     resume: o.resume ?? true,
     threads: o.threads,
     onProgress: o.onProgress,
@@ -174,6 +188,8 @@ export function resolveOptions(o: AnyBcqOptions): ResolvedOptions {
     bad('code-selection', 'gptq needs calibration data (--calib <file.jsonl>) and a refine stage');
   if (!Number.isInteger(r.gptqRounds) || r.gptqRounds < 1)
     bad('gptq-rounds', `must be a positive integer, got ${r.gptqRounds}`);
+  if (!['expansion', 'joint', 'all'].includes(r.gptqPlanes))
+    bad('gptq-planes', `must be expansion, joint or all, got ${r.gptqPlanes}`);
   if (r.weightedFit && !r.calib) bad('weighted-fit', 'needs calibration data (--calib <file.jsonl>)');
   if (r.calib && /(^|[/\\])dev\.jsonl$/.test(r.calib)) {
     bad('calib', `${r.calib} looks like the held-out dev split; calibrate on calib.jsonl`);
