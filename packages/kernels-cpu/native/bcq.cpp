@@ -59,37 +59,6 @@ inline float Sum(const float* a, int64_t n) {
   return s;
 }
 
-// B = b (K x N, b[k*ldb + n]) for the shared GEMM core.
-struct PlainB : BSource {
-  const float* b;
-  int64_t ldb;
-  PlainB(const float* b_, int64_t ldb_) : b(b_), ldb(ldb_) {}
-  void Pack(int64_t k0, int kc, int64_t n0, int nr, float* dst) const override {
-    for (int k = 0; k < kc; ++k) {
-      const float* src = b + (k0 + k) * ldb + n0;
-      float* d = dst + k * kGemmNR;
-      int i = 0;
-      for (; i < nr; ++i) d[i] = src[i];
-      for (; i < kGemmNR; ++i) d[i] = 0.f;
-    }
-  }
-};
-
-// B = b^T for b (N x K, b[n*ldb + k]).
-struct PlainTransB : BSource {
-  const float* b;
-  int64_t ldb;
-  PlainTransB(const float* b_, int64_t ldb_) : b(b_), ldb(ldb_) {}
-  void Pack(int64_t k0, int kc, int64_t n0, int nr, float* dst) const override {
-    for (int k = 0; k < kc; ++k) {
-      float* d = dst + k * kGemmNR;
-      int i = 0;
-      for (; i < nr; ++i) d[i] = b[(n0 + i) * ldb + k0 + k];
-      for (; i < kGemmNR; ++i) d[i] = 0.f;
-    }
-  }
-};
-
 // Per row r, with per = bits (+1 with offsets) unknowns per group and m = groups·per:
 //   g[r, (gi,i), (gj,k)] = Σ_{c∈gi, d∈gj} z_{r,i,c} h[c, d] z_{r,k,d}      (z of the offset = 1)
 //   y[r, (gi,i)]        = Σ_{c∈gi} z_{r,i,c} (C w_r)_c
@@ -140,7 +109,7 @@ Napi::Value BcqNormalEquations(const Napi::CallbackInfo& info) {
     }
   // V = W Cᵀ: row r is C w_r.
   std::vector<float> v(static_cast<size_t>(rows * cols));
-  Gemm(rows, cols, cols, 1.f, w.data, cols, false, PlainTransB(C, cols), 0.f, v.data(), cols);
+  Gemm(rows, cols, cols, 1.f, w.data, cols, false, DenseTransB(C, cols), 0.f, v.data(), cols);
   std::vector<float> t(static_cast<size_t>(rows * cols));
 
   // Reduces row r's vector tv (the (gi, i) unknown) against every group and plane.
@@ -159,7 +128,7 @@ Napi::Value BcqNormalEquations(const Napi::CallbackInfo& info) {
     const int64_t c0 = gi * groupSize, c1 = std::min(cols, c0 + groupSize);
     for (int64_t i = 0; i < bits; ++i) {
       // T = Z_i[:, c0:c1] · H[c0:c1, :]
-      Gemm(rows, cols, c1 - c0, 1.f, z.data() + i * planeStride + c0, cols, false, PlainB(H + c0 * cols, cols), 0.f,
+      Gemm(rows, cols, c1 - c0, 1.f, z.data() + i * planeStride + c0, cols, false, DenseB(H + c0 * cols, cols), 0.f,
            t.data(), cols);
       ParallelRun(Threads(), [&](int tid, int n) {
         int64_t r0, r1;

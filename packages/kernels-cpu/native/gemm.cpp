@@ -158,35 +158,23 @@ void RowSource::Pack(int64_t k0, int kc, int64_t n0, int nr, float* dst) const {
   PackRows<WDtype::F32>(rows, kc, dst);
 }
 
+void DenseB::Pack(int64_t k0, int kc, int64_t n0, int nr, float* dst) const {
+  for (int k = 0; k < kc; ++k) {
+    const float* s = b + (k0 + k) * ldb + n0;
+    float* d = dst + k * NR;
+    int i = 0;
+    for (; i < nr; ++i) d[i] = s[i];
+    for (; i < NR; ++i) d[i] = 0.f;
+  }
+}
+
+void DenseTransB::Pack(int64_t k0, int kc, int64_t n0, int nr, float* dst) const {
+  const void* rows[NR];
+  for (int i = 0; i < NR; ++i) rows[i] = i < nr ? b + (n0 + i) * ldb + k0 : nullptr;
+  PackRows<WDtype::F32>(rows, kc, dst);
+}
+
 namespace {
-// B = b (K x N, b[k*ldb + n]).
-struct DenseB : BSource {
-  const float* b;
-  int64_t ldb;
-  DenseB(const float* b_, int64_t ldb_) : b(b_), ldb(ldb_) {}
-  void Pack(int64_t k0, int kc, int64_t n0, int nr, float* dst) const override {
-    for (int k = 0; k < kc; ++k) {
-      const float* s = b + (k0 + k) * ldb + n0;
-      float* d = dst + k * NR;
-      int i = 0;
-      for (; i < nr; ++i) d[i] = s[i];
-      for (; i < NR; ++i) d[i] = 0.f;
-    }
-  }
-};
-
-// B = b^T with b (N x K, b[n*ldb + k]); also f32 weights of matmul.
-struct DenseTransB : BSource {
-  const float* b;
-  int64_t ldb;
-  DenseTransB(const float* b_, int64_t ldb_) : b(b_), ldb(ldb_) {}
-  void Pack(int64_t k0, int kc, int64_t n0, int nr, float* dst) const override {
-    const void* rows[NR];
-    for (int i = 0; i < NR; ++i) rows[i] = i < nr ? b + (n0 + i) * ldb + k0 : nullptr;
-    PackRows<WDtype::F32>(rows, kc, dst);
-  }
-};
-
 // bf16 / f16 weights [N, K]: converted to f32 while packing.
 struct HalfRows : BSource {
   const uint16_t* w;

@@ -29,6 +29,22 @@ struct RowSource : BSource {
   void Pack(int64_t k0, int kc, int64_t n0, int nr, float* dst) const override;
 };
 
+// B = b (K x N, b[k*ldb + n]).
+struct DenseB : BSource {
+  const float* b;
+  int64_t ldb;
+  DenseB(const float* b_, int64_t ldb_) : b(b_), ldb(ldb_) {}
+  void Pack(int64_t k0, int kc, int64_t n0, int nr, float* dst) const override;
+};
+
+// B = b^T for b (N x K, b[n*ldb + k]), e.g. the f32 weights of a Linear.
+struct DenseTransB : BSource {
+  const float* b;
+  int64_t ldb;
+  DenseTransB(const float* b_, int64_t ldb_) : b(b_), ldb(ldb_) {}
+  void Pack(int64_t k0, int kc, int64_t n0, int nr, float* dst) const override;
+};
+
 // C[M x N] = alpha * op(A) * B + beta * C, row-major C with leading dimension ldc.
 // op(A) = A (A[i*lda + k]) or A^T (A[k*lda + i]) when transA. Multithreaded inside.
 void Gemm(int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda, bool transA,

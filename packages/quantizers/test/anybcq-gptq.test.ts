@@ -62,6 +62,13 @@ const copyFit = (f: BcqFit): BcqFit => ({
   offsets: f.offsets ? Object.fromEntries(Object.entries(f.offsets).map(([k, v]) => [k, v.slice()])) : null,
 });
 
+/** GPTQ's damping: 1% of the mean diagonal of H. */
+function onePercentDamping(h: Float64Array, cols: number): number {
+  let mean = 0;
+  for (let i = 0; i < cols; i++) mean += h[i * cols + i];
+  return (0.01 * mean) / cols;
+}
+
 describe('inverseCholeskyUpper', () => {
   it('is upper triangular with UᵀU = (H + λI)⁻¹', () => {
     const n = 12;
@@ -220,9 +227,7 @@ describe('gptqSelect', () => {
     const w = randomWeights(rows, cols, rnd);
     const fit = fitMatrixTs(w, rows, cols, { bits: 4, baseBits: 2, groupSize: 64, offsets: true, cycles: 5 });
     const h = correlatedGram(cols, 500, rnd, 0.7);
-    let mean = 0;
-    for (let i = 0; i < cols; i++) mean += h[i * cols + i];
-    const lam = (0.01 * mean) / cols;
+    const lam = onePercentDamping(h, cols);
     for (const [first, actOrder] of [
       [3, false],
       [2, true],
@@ -294,9 +299,7 @@ describe('gptqExpand', () => {
     const o = { bits: 4, baseBits: 2, groupSize: 64, offsets: true, cycles: 10 };
     const fit = fitMatrixTs(w, rows, cols, o);
     const h = correlatedGram(cols, 400, rnd, 0.5);
-    let mean = 0;
-    for (let i = 0; i < cols; i++) mean += h[i * cols + i];
-    const lam = (0.01 * mean) / cols;
+    const lam = onePercentDamping(h, cols);
     const g = copyFit(fit);
     gptqExpand(w, g, h, lam, o.cycles);
     expect(g.signs.subarray(0, 2 * rows * cols)).toEqual(fit.signs.subarray(0, 2 * rows * cols));
@@ -327,9 +330,7 @@ describe('gptqExpand', () => {
     const o = { bits: 4, baseBits: 2, groupSize: 64, offsets: true, cycles: 10 };
     const fit = fitMatrixTs(w, rows, cols, o);
     const h = correlatedGram(cols, 600, rnd, 0.5);
-    let mean = 0;
-    for (let i = 0; i < cols; i++) mean += h[i * cols + i];
-    const lam = (0.01 * mean) / cols;
+    const lam = onePercentDamping(h, cols);
     const hd = dampedF32(h, cols, lam);
     const err = (f: BcqFit, b: number) =>
       weightedError(w, dequantizeWidth(f, b, widthParams(f, b)), h, rows, cols);
