@@ -69,6 +69,16 @@ function onePercentDamping(h: Float64Array, cols: number): number {
   return (0.01 * mean) / cols;
 }
 
+/** A random layer, its data-free 4-bit fit (base 2, groups of 64) and a correlated Gram matrix. */
+function layerFixture(rows: number, cols: number, seed: number, tokens: number) {
+  const rnd = lcg(seed);
+  const w = randomWeights(rows, cols, rnd);
+  const o = { bits: 4, baseBits: 2, groupSize: 64, offsets: true, cycles: 10 };
+  const fit = fitMatrixTs(w, rows, cols, o);
+  const h = correlatedGram(cols, tokens, rnd, 0.5);
+  return { rows, cols, w, o, fit, h, lam: onePercentDamping(h, cols) };
+}
+
 describe('inverseCholeskyUpper', () => {
   it('is upper triangular with UᵀU = (H + λI)⁻¹', () => {
     const n = 12;
@@ -292,14 +302,7 @@ describe('gptqSelect', () => {
 
 describe('gptqExpand', () => {
   it('keeps the base width, and lowers the activation-weighted error of the wider widths', () => {
-    const rows = 64;
-    const cols = 128;
-    const rnd = lcg(5);
-    const w = randomWeights(rows, cols, rnd);
-    const o = { bits: 4, baseBits: 2, groupSize: 64, offsets: true, cycles: 10 };
-    const fit = fitMatrixTs(w, rows, cols, o);
-    const h = correlatedGram(cols, 400, rnd, 0.5);
-    const lam = onePercentDamping(h, cols);
+    const { rows, cols, w, o, fit, h, lam } = layerFixture(64, 128, 5, 400);
     const g = copyFit(fit);
     gptqExpand(w, g, h, lam, o.cycles);
     expect(g.signs.subarray(0, 2 * rows * cols)).toEqual(fit.signs.subarray(0, 2 * rows * cols));
@@ -323,14 +326,7 @@ describe('gptqExpand', () => {
   });
 
   it("'joint' re-chooses the added planes for the widest width: lower error there, base kept", () => {
-    const rows = 48;
-    const cols = 256;
-    const rnd = lcg(17);
-    const w = randomWeights(rows, cols, rnd);
-    const o = { bits: 4, baseBits: 2, groupSize: 64, offsets: true, cycles: 10 };
-    const fit = fitMatrixTs(w, rows, cols, o);
-    const h = correlatedGram(cols, 600, rnd, 0.5);
-    const lam = onePercentDamping(h, cols);
+    const { rows, cols, w, o, fit, h, lam } = layerFixture(48, 256, 17, 600);
     const hd = dampedF32(h, cols, lam);
     const err = (f: BcqFit, b: number) =>
       weightedError(w, dequantizeWidth(f, b, widthParams(f, b)), h, rows, cols);
