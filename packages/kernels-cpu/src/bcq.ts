@@ -1,35 +1,11 @@
 // AnyBCQ quantizer hot loops (native, see native/bcq.cpp).
 import { loadNative } from './native.js';
 
+// The addon's functions have exactly the signatures of the wrappers below.
 interface BcqAddon {
-  bcqFit(
-    weight: Float32Array,
-    rows: number,
-    cols: number,
-    bits: number,
-    baseBits: number,
-    groupSize: number,
-    offsets: boolean,
-    cycles: number,
-    signs: Int8Array,
-    scales: Float64Array,
-    offsetsOut: Float64Array | null,
-    importance: Float64Array | null,
-  ): void;
-  bcqNormalEquations(
-    g: Float64Array,
-    y: Float64Array,
-    signs: Int8Array,
-    h: Float32Array,
-    c: Float32Array | null,
-    w: Float32Array,
-    rows: number,
-    cols: number,
-    bits: number,
-    groupSize: number,
-    withOffset: boolean,
-  ): void;
-  bcqInverseCholeskyUpper(h: Float64Array, n: number, lambda: number, u: Float64Array): boolean;
+  bcqFit: typeof bcqFit;
+  bcqNormalEquations: typeof bcqNormalEquations;
+  bcqInverseCholeskyUpper: typeof bcqInverseCholeskyUpper;
 }
 
 let addon: BcqAddon | undefined;

@@ -25,57 +25,38 @@ import { dampedF32, refitOutput } from './refine.js';
  */
 export function inverseCholeskyUpper(h: Float64Array, n: number, lambda: number): Float64Array {
   if (h.length !== n * n) throw new RangeError(`h has ${h.length} entries, expected n*n = ${n * n}`);
-  const raise = (lam: number) => {
+  const attempt = bcqNativeAvailable() ? bcqInverseCholeskyUpper : inverseCholeskyUpperTs;
+  const u = new Float64Array(n * n);
+  let lam = lambda;
+  for (let tries = 0; !attempt(h, n, lam, u); tries++) {
+    if (tries > 20) throw new RangeError('H + λI is not positive definite even with large damping');
     let mean = 0;
     for (let i = 0; i < n; i++) mean += Math.abs(h[i * n + i]);
-    return Math.max(lam * 10, (mean / n) * 1e-6, 1e-12);
-  };
-  if (bcqNativeAvailable()) {
-    // same factor, computed natively (row-oriented, f64)
-    const u = new Float64Array(n * n);
-    let lam = lambda;
-    for (let attempt = 0; !bcqInverseCholeskyUpper(h, n, lam, u); attempt++) {
-      if (attempt > 20) throw new RangeError('H + λI is not positive definite even with large damping');
-      lam = raise(lam);
-    }
-    return u;
+    lam = Math.max(lam * 10, (mean / n) * 1e-6, 1e-12);
   }
-  return inverseCholeskyUpperTs(h, n, lambda, raise);
+  return u;
 }
 
-/** TypeScript {@link inverseCholeskyUpper} (used when the native addon is not built). */
-function inverseCholeskyUpperTs(
-  h: Float64Array,
-  n: number,
-  lambda: number,
-  raise: (lam: number) => number,
-): Float64Array {
-  let lam = lambda;
+/**
+ * TypeScript version of the native `bcqInverseCholeskyUpper` (used when the addon is not
+ * built): one attempt at damping `lam`, false if a pivot is not positive.
+ */
+function inverseCholeskyUpperTs(h: Float64Array, n: number, lam: number, u: Float64Array): boolean {
   const r = new Float64Array(n * n);
-  for (let attempt = 0; ; attempt++) {
-    r.fill(0);
-    let ok = true;
-    for (let j = n - 1; j >= 0 && ok; j--) {
-      let d = h[j * n + j] + lam;
-      for (let k = j + 1; k < n; k++) d -= r[j * n + k] * r[j * n + k];
-      if (!(d > 0)) {
-        ok = false;
-        break;
-      }
-      const s = Math.sqrt(d);
-      r[j * n + j] = s;
-      for (let i = 0; i < j; i++) {
-        let v = h[i * n + j];
-        for (let k = j + 1; k < n; k++) v -= r[i * n + k] * r[j * n + k];
-        r[i * n + j] = v / s;
-      }
+  for (let j = n - 1; j >= 0; j--) {
+    let d = h[j * n + j] + lam;
+    for (let k = j + 1; k < n; k++) d -= r[j * n + k] * r[j * n + k];
+    if (!(d > 0)) return false;
+    const s = Math.sqrt(d);
+    r[j * n + j] = s;
+    for (let i = 0; i < j; i++) {
+      let v = h[i * n + j];
+      for (let k = j + 1; k < n; k++) v -= r[i * n + k] * r[j * n + k];
+      r[i * n + j] = v / s;
     }
-    if (ok) break;
-    if (attempt > 20) throw new RangeError('H + λI is not positive definite even with large damping');
-    lam = raise(lam);
   }
   // U = R⁻¹ (upper), column by column.
-  const u = new Float64Array(n * n);
+  u.fill(0);
   for (let j = 0; j < n; j++) {
     u[j * n + j] = 1 / r[j * n + j];
     for (let i = j - 1; i >= 0; i--) {
@@ -84,7 +65,7 @@ function inverseCholeskyUpperTs(
       u[i * n + j] = -v / r[i * n + i];
     }
   }
-  return u;
+  return true;
 }
 
 /**
