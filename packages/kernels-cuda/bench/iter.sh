@@ -3,8 +3,7 @@
 # and build/Release/): GPU correctness suite (ANYPREC_GPU_SHAPES, default small), then the
 # quick benchmark on the Llama-3-8B shapes; compact summary on stdout, logs in $OUT.
 set -u
-N=$(mktemp -d) && xz -dc .gpu/node-v20.20.2-linux-x64.xz > "$N/node" && chmod +x "$N/node" && export PATH=$N:$PATH
-export ANYPREC_CUBLAS=${ANYPREC_CUBLAS:-$(find /usr/local/cuda*/lib64 /opt /usr/lib /usr/local/lib -name 'libcublas.so.1[23]*' 2>/dev/null | sort | head -1)}
+. packages/kernels-cuda/bench/device-env.sh
 nvidia-smi --query-gpu=name,clocks.sm,clocks.mem,power.draw --format=csv,noheader
 cd packages/kernels-cuda
 if [ "${SKIPTEST:-0}" != 1 ]; then

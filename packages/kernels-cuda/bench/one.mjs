@@ -36,6 +36,8 @@ const go = (i) =>
     tokens: M,
   });
 go(0);
+// ANYPREC_TRACE builds print a timeline per uncaptured launch: warm launches to read.
+if (process.env.ANYPREC_TRACE) for (let i = 1; i < 4; i++) go(i);
 stream.synchronize();
 stream.beginCapture();
 for (let i = 0; i < n; i++) go(i);
