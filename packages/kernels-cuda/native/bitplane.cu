@@ -28,8 +28,8 @@
 //   those copies overlap the previous kernel's tail.
 // - Split-K over a thread-block cluster when a cost model (fitted to H100 timings) says it
 //   pays; partial tiles are reduced through distributed shared memory, so no atomics to global
-//   memory and no memset. Within a CTA, warps add their partial tiles with shared-memory
-//   atomics, so a row with more than two contributions can round differently between runs.
+//   memory and no memset. Within a CTA, partial tiles shared by warps are summed in warp order
+//   at the end (no atomics), so every run rounds the same way.
 #include <cooperative_groups.h>
 #include <cuda_fp16.h>
 
@@ -38,6 +38,7 @@
 #include <cstdlib>
 #include <map>
 #include <utility>
+#include <vector>
 
 #include "bitplane.h"
 
@@ -81,7 +82,20 @@ constexpr int kMaxCluster = 8;                // portable cluster size
 #ifndef ANYPREC_FIXED_UNITS
 #define ANYPREC_FIXED_UNITS 1.5  // wave model: staging + reduction cost, in units per warp
 #endif
-constexpr int kSmemBudget = 227 * 1024;       // dynamic shared memory per CTA (Hopper maximum)
+#ifndef ANYPREC_EARLY_TABLES
+#define ANYPREC_EARLY_TABLES 1  // copy Any-Precision row tables asynchronously before griddepcontrol.wait
+#endif
+#ifndef ANYPREC_PROBE
+#define ANYPREC_PROBE 0  // development: 1 = loads only, 2 = compute only (wrong results; bench/diag.sh)
+#endif
+#ifndef ANYPREC_TRACE
+#define ANYPREC_TRACE 0  // development: per-warp phase timestamps (ANYPREC_TRACE=1 at run time prints them)
+#endif
+#if ANYPREC_TRACE
+constexpr int kTracePhases = 8;  // 0 start, 1 waited, 2 staged, 3 first unit, 4 loop, 5 combined, 6 end; 7 = SM
+#endif
+// Dynamic shared memory per CTA: the Hopper maximum (trace builds keep 2 KiB of static stamps).
+constexpr int kSmemBudget = 227 * 1024 - (ANYPREC_TRACE ? 2048 : 0);
 constexpr int kSmemPerSm = 228 * 1024;        // shared memory per SM (1 KiB of it reserved per CTA)
 
 __device__ __forceinline__ void mma16816(float (&c)[4], uint32_t a0, uint32_t a1, uint32_t a2, uint32_t a3,
@@ -205,7 +219,8 @@ __device__ __forceinline__ void cpAsyncWaitAtMost(int n) {
     case 0: cpAsyncWait<0>(); break;
     case 1: cpAsyncWait<1>(); break;
     case 2: cpAsyncWait<2>(); break;
-    default: cpAsyncWait<3>(); break;
+    case 3: cpAsyncWait<3>(); break;
+    default: cpAsyncWait<4>(); break;
   }
 }
 // Wait for the kernels this launch programmatically depends on (no-op without such a dependency).
@@ -225,7 +240,38 @@ struct KernelParams {
   int tilesPerCta;  // most 16-row tiles of one CTA (CTA x owns [x*tiles/gridDim.x, (x+1)*tiles/gridDim.x))
   int segsPerCta;   // x slice of one CTA (cluster rank = blockIdx.y), in 512-column segments
   int ringSlots;    // units each warp keeps in flight, 1..ringSlots(bits) (host picks to fit)
+  unsigned long long* trace;  // ANYPREC_TRACE builds: [CTA][warp][kTracePhases] %globaltimer, or null
 };
+
+// Development timeline (ANYPREC_TRACE builds only): lane 0 of each warp stamps the phase.
+// Stamps go to shared memory (a global store could stall behind the weight stream and
+// distort the timeline) and are copied out by phase 6, the last.
+#if ANYPREC_TRACE
+__shared__ unsigned long long traceS[16][kTracePhases];
+#endif
+__device__ __forceinline__ void tracePhase(const KernelParams& kp, int phase) {
+#if ANYPREC_TRACE
+  if (kp.trace && (threadIdx.x & 31) == 0) {
+    unsigned long long ns;
+    asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(ns));
+    unsigned long long* mine = traceS[threadIdx.x >> 5];
+    mine[phase] = ns;
+    if (phase == 0) {
+      for (int p = 1; p < kTracePhases; ++p) mine[p] = 0;
+      uint32_t sm;
+      asm volatile("mov.u32 %0, %%smid;" : "=r"(sm));
+      mine[kTracePhases - 1] = sm;  // the last slot holds the SM
+    }
+    if (phase == 6) {
+      const size_t cta = (size_t)blockIdx.y * gridDim.x + blockIdx.x;
+      unsigned long long* slot = kp.trace + (cta * (blockDim.x >> 5) + (threadIdx.x >> 5)) * kTracePhases;
+      for (int p = 0; p < kTracePhases; ++p) slot[p] = mine[p];
+    }
+  }
+#else
+  (void)kp, (void)phase;
+#endif
+}
 
 // Most units each warp keeps in flight in its private shared-memory ring (one unit of one
 // warp = 2 rows x BITS planes x 32 lanes x 16 B = BITS KiB).
@@ -242,9 +288,10 @@ static_assert(ANYPREC_RING_MAX >= 1 && ANYPREC_RING_MAX <= 4, "cpAsyncWaitAtMost
 // [y*segsPerCta, ...);
 // its units are numbered tile-major and warp w takes the w-th of W equal contiguous ranges,
 // so the work of CTAs differs by at most one tile, a warp's copies stream without gaps from
-// one tile to the next, and its accumulators and row tables change only with the tile. Each
-// warp adds its partial tile into the CTA's output tile in shared memory when its tile
-// changes; the CTA (or, with split-K, the cluster through DSMEM) writes it at the end.
+// one tile to the next, and its accumulators and row tables change only with the tile. A
+// warp stores the tiles it covers completely into the CTA's output tile in shared memory and
+// parks its partial first / last tile in its ring slots; the CTA sums the parked partials in
+// warp order while writing (with split-K, the cluster adds the CTAs' tiles through DSMEM).
 //
 // Shared memory: ring [W][slots][BITS][2 rows][32 lanes] uint4 (each lane reads back only
 // what it copied itself), xs [segs][qloc 4][s 4][tokens][t 4] uint4 (8 permuted fp16
@@ -298,7 +345,7 @@ __global__ void __launch_bounds__(warpsFor(BITS) * 32, ctasPerSmFor(BITS)) fused
   // Copy this warp's j-th unit (words 4t..4t+3 of rows g and g+8 of its tile, every plane) into
   // ring slot j % S; always commits a group, so that group j is always this warp's j-th unit.
   auto issue = [&](int j) {
-    if (j < mySegs) {
+    if (j < mySegs && (ANYPREC_PROBE != 2 || j < S)) {  // probe 2: compute side only (reuses the first S units)
       const int tl = issueAt.tile, sg = issueAt.seg;
       issueAt.advance(nseg);
       const int rb = (tile0 + tl) * 16;
@@ -352,17 +399,36 @@ __global__ void __launch_bounds__(warpsFor(BITS) * 32, ctasPerSmFor(BITS)) fused
   };
   auto firstGroupOf = [&](int sg) { return min(((seg0 + sg) * 16 + 4 * t) * 32 / a.groupSize, groups - 1); };
 
-  // The planes do not depend on earlier kernels: put the first S units in flight before
-  // waiting for them (programmatic dependent launch) and before staging the activations.
+  tracePhase(kp, 0);
+  // Neither the planes nor the row tables depend on earlier kernels: put the tables and the
+  // first S units in flight before waiting for those kernels (programmatic dependent launch)
+  // and before staging the activations, so their DRAM latencies overlap.
+  constexpr bool kEarlyTables = METHOD == kMethodLut && ANYPREC_EARLY_TABLES;
+  if constexpr (kEarlyTables) {
+    // Row tables of the CTA's tiles, E/2 words per row; rows past the end are zero-filled.
+    // One commit group of its own, older than every ring group (waited for before staging ends).
+    const uint32_t* src = reinterpret_cast<const uint32_t*>(a.table);
+    uint32_t* dst = reinterpret_cast<uint32_t*>(lutS);
+    constexpr int kChunkWords = E >= 8 ? 4 : 1;  // 16-byte copies when a row has at least 4 words
+    const int n = ntile * 16 * (E / 2) / kChunkWords;
+    for (int i = threadIdx.x; i < n; i += kThreadsT) {
+      const int w = i * kChunkWords, r = tile0 * 16 + w / (E / 2);
+      const uint32_t* from = src + (size_t)min(r, rows - 1) * (E / 2) + w % (E / 2);
+      if constexpr (kChunkWords == 4) cpAsync16(dst + w, from, r < rows);
+      else cpAsync4(dst + w, from, r < rows);
+    }
+    cpAsyncCommit();
+  }
 #pragma unroll 1
   for (int j = 0; j < S; ++j) issue(j);
   if constexpr (kPrefetchScales)
     if (mySegs > 0) loadRaw(0, first.tile, firstGroupOf(first.seg));
+  for (int i = threadIdx.x; i < NTOK * tileRows; i += kThreadsT) outS[i] = 0.f;
   gridDependencyWait();
   allowDependentLaunch();
+  tracePhase(kp, 1);
 
-  // ---- stage: zero the output tiles, permute this CTA's x slice, copy row tables ----
-  for (int i = threadIdx.x; i < NTOK * tileRows; i += kThreadsT) outS[i] = 0.f;
+  // ---- stage: permute this CTA's x slice (and copy row tables if not done early) ----
   {
     // kStageBatch items per thread with all their loads issued before the first is used: at
     // 8-16 tokens a thread stages several items, and serial L2 round trips would dominate.
@@ -404,7 +470,9 @@ __global__ void __launch_bounds__(warpsFor(BITS) * 32, ctasPerSmFor(BITS)) fused
       }
     }
   }
-  if constexpr (METHOD == kMethodLut) {
+  if constexpr (kEarlyTables) {
+    cpAsyncWaitAtMost(S);  // the table group (older than the S ring groups)
+  } else if constexpr (METHOD == kMethodLut) {
     // Row tables of the CTA's tiles (E/2 words per row; rows past the end read as zeros).
     const uint32_t* src = reinterpret_cast<const uint32_t*>(a.table);
     uint32_t* dst = reinterpret_cast<uint32_t*>(lutS);
@@ -415,6 +483,7 @@ __global__ void __launch_bounds__(warpsFor(BITS) * 32, ctasPerSmFor(BITS)) fused
     }
   }
   __syncthreads();
+  tracePhase(kp, 2);
 
   constexpr int kChains = ANYPREC_ACC_CHAINS;
   Tab8 tab0[kChunks], tab1[kChunks];
@@ -423,27 +492,40 @@ __global__ void __launch_bounds__(warpsFor(BITS) * 32, ctasPerSmFor(BITS)) fused
   const int tokA = min(g, tokens - 1), tokB = min(8 + g, tokens - 1);
 
   UnitCursor at = first;  // unit of the next compute(j) call
-  float accs[kChains][NT][4];
+  float accs[kChains][NT][4] = {};
   int accTile = -1;  // local tile the accumulators belong to
-  // Add the accumulators into the CTA's output tile (other warps may hold other k ranges of
-  // the same tile) and clear them.
+  // A warp's units cover its middle tiles completely (it alone writes them into outS) and its
+  // first and last tile perhaps only in part. Those partial tiles are kept (the first in
+  // registers) until every warp is done and then summed in warp order: no shared-memory
+  // atomics (compare-and-swap loops on Hopper) and the same rounding in every run.
+  const int uEnd = uBegin + mySegs;
+  auto fullTile = [&](int tl) { return uBegin <= tl * nseg && uEnd >= (tl + 1) * nseg; };
+  float firstAcc[NT][4];
+  auto sumChains = [&](int n, int i) {
+    float v = accs[0][n][i];
+#pragma unroll
+    for (int c = 1; c < kChains; ++c) v += accs[c][n][i];
+    return v;
+  };
+  // The accumulators' tile is done: store it (whole tile) or keep it (partial first tile).
+  // A partial last tile stays in the accumulators until the end of the loop.
   auto flush = [&]() {
     if (accTile < 0) return;
-    const int rowL0 = accTile * 16 + g, rowL1 = rowL0 + 8;
+    if (fullTile(accTile)) {
+      const int rowL0 = accTile * 16 + g, rowL1 = rowL0 + 8;
 #pragma unroll
-    for (int n = 0; n < NT; ++n) {
-      float acc[4];
-#pragma unroll
-      for (int i = 0; i < 4; ++i) {
-        acc[i] = accs[0][n][i];
-#pragma unroll
-        for (int c = 1; c < kChains; ++c) acc[i] += accs[c][n][i];
+      for (int n = 0; n < NT; ++n) {
+        const int tk = n * 8 + 2 * t;
+        outS[tk * tileRows + rowL0] = sumChains(n, 0);
+        outS[(tk + 1) * tileRows + rowL0] = sumChains(n, 1);
+        outS[tk * tileRows + rowL1] = sumChains(n, 2);
+        outS[(tk + 1) * tileRows + rowL1] = sumChains(n, 3);
       }
-      const int tk = n * 8 + 2 * t;
-      atomicAdd(&outS[tk * tileRows + rowL0], acc[0]);
-      atomicAdd(&outS[(tk + 1) * tileRows + rowL0], acc[1]);
-      atomicAdd(&outS[tk * tileRows + rowL1], acc[2]);
-      atomicAdd(&outS[(tk + 1) * tileRows + rowL1], acc[3]);
+    } else {  // only the first tile can be partial and be left before the end
+#pragma unroll
+      for (int n = 0; n < NT; ++n)
+#pragma unroll
+        for (int i = 0; i < 4; ++i) firstAcc[n][i] = sumChains(n, i);
     }
   };
   auto compute = [&](int j, const uint32_t (&v0)[BITS][4], const uint32_t (&v1)[BITS][4]) {
@@ -563,8 +645,8 @@ __global__ void __launch_bounds__(warpsFor(BITS) * 32, ctasPerSmFor(BITS)) fused
 #pragma unroll
           for (int n = 0; n < NT; ++n) {
             // h = 0 and h = 1 halves go to different chains so consecutive mmas are independent.
-            mma16816(accs[0][n], A0[c][0], A1[c][0], A0[c][1], A1[c][1], xb[n].x, xb[n].y);
-            mma16816(accs[(kChains > 1) ? 1 : 0][n], A0[c][2], A1[c][2], A0[c][3], A1[c][3], xb[n].z, xb[n].w);
+            mma16816(accs[(2 * s) % kChains][n], A0[c][0], A1[c][0], A0[c][1], A1[c][1], xb[n].x, xb[n].y);
+            mma16816(accs[(2 * s + 1) % kChains][n], A0[c][2], A1[c][2], A0[c][3], A1[c][3], xb[n].z, xb[n].w);
           }
       }
     }
@@ -584,21 +666,79 @@ __global__ void __launch_bounds__(warpsFor(BITS) * 32, ctasPerSmFor(BITS)) fused
     }
     __syncwarp();  // orders the reads above before the asynchronous refill of the same slot
     issue(j + S);
+#if ANYPREC_PROBE == 1  // development probe: memory side only (results are wrong)
+    {
+      uint32_t h = 0;
+#pragma unroll
+      for (int p = 0; p < BITS; ++p) h ^= v0[p][0] ^ v0[p][1] ^ v0[p][2] ^ v0[p][3] ^ v1[p][0] ^ v1[p][1] ^ v1[p][2] ^ v1[p][3];
+      const int tl = at.tile;
+      at.advance(nseg);
+      if (tl != accTile) { flush(); accTile = tl; }
+      accs[0][0][0] += __uint_as_float(h & 0x007FFFFFu);
+    }
+#else
     compute(j, v0, v1);
+#endif
+    if (ANYPREC_TRACE && j == 0) tracePhase(kp, 3);
   }
-  flush();
+  tracePhase(kp, 4);
   cpAsyncWait<0>();
+  // ---- partial tiles: each warp parks its partial first / last tile in its own ring slots
+  // (all its copies are consumed), [first, last][NTOK tokens][16 rows] floats; after one
+  // barrier the CTA sums them in warp order while writing ----
+  const int firstTile = mySegs > 0 ? uBegin / nseg : 0, lastTile = mySegs > 0 ? (uEnd - 1) / nseg : -1;
+  constexpr int kPark = NTOK * 16;  // floats per parked tile (the host keeps slots * BITS KiB >= 2 of them)
+  auto parkedOf = [&](int w) { return reinterpret_cast<float*>(ring + (size_t)w * S * BITS * 64); };
+  const bool lastPartial = mySegs > 0 && !fullTile(lastTile);
+  const bool firstPartial = mySegs > 0 && !fullTile(firstTile) && firstTile != lastTile;
+  if (!lastPartial) flush();  // a whole last tile goes straight to outS
+  __syncwarp();               // every lane is done reading the ring
+  auto park = [&](int slot, auto value) {
+    float* dst = parkedOf(warp) + slot * kPark;
+#pragma unroll
+    for (int n = 0; n < NT; ++n) {
+      const int tk = n * 8 + 2 * t;
+      dst[tk * 16 + g] = value(n, 0);
+      dst[(tk + 1) * 16 + g] = value(n, 1);
+      dst[tk * 16 + g + 8] = value(n, 2);
+      dst[(tk + 1) * 16 + g + 8] = value(n, 3);
+    }
+  };
+  if (lastPartial) park(firstTile == lastTile ? 0 : 1, [&](int n, int i) { return sumChains(n, i); });
+  if (firstPartial) park(0, [&](int n, int i) { return firstAcc[n][i]; });
+  __syncthreads();
+  // Output (token, row) of local tile tl: from outS if one warp covered the tile, else the sum
+  // of the parked partials of the warps that share it, in warp order (warp w owns units
+  // [w * units / W, (w + 1) * units / W), see uBegin).
+  auto tileValue = [&](int tl, int tk, int r) {
+    const int u0 = tl * nseg, u1 = u0 + nseg;
+    float sum = 0.f;
+#pragma unroll
+    for (int w = 0; w < W; ++w) {
+      const int b = w * units / W, en = (w + 1) * units / W;
+      if (en <= b || en <= u0 || b >= u1) continue;  // an idle warp, or no unit of this tile
+      if (b <= u0 && en >= u1) return outS[tk * tileRows + tl * 16 + r];
+      sum += parkedOf(w)[(b / nseg == tl ? 0 : 1) * kPark + tk * 16 + r];  // its first tile or its last
+    }
+    return sum;
+  };
+  tracePhase(kp, 5);
 
   // ---- write: the CTA's tiles, summed over the cluster's k slices through DSMEM ----
   const int outRows = ntile * 16;
   const int csize = cluster.num_blocks(), rank = cluster.block_rank();
-  if (csize == 1) {  // no split-K: a CTA barrier is enough
-    __syncthreads();
+  if (csize == 1) {  // no split-K: straight to global memory
     for (int e = threadIdx.x; e < tokens * outRows; e += kThreadsT) {
       const int tk = e / outRows, rl = e - tk * outRows, row = tile0 * 16 + rl;
-      if (row < rows) a.out[(size_t)tk * rows + row] = outS[tk * tileRows + rl];
+      if (row < rows) a.out[(size_t)tk * rows + row] = tileValue(rl >> 4, tk, rl & 15);
     }
+    tracePhase(kp, 6);
     return;
+  }
+  // Split-K: this CTA's sums into outS first (whole tiles are there already), for the peers.
+  for (int e = threadIdx.x; e < tokens * outRows; e += kThreadsT) {
+    const int tk = e / outRows, rl = e - tk * outRows;
+    outS[tk * tileRows + rl] = tileValue(rl >> 4, tk, rl & 15);  // reads only this element
   }
   cluster.sync();
   for (int e = rank * kThreadsT + threadIdx.x; e < tokens * outRows; e += csize * kThreadsT) {
@@ -610,6 +750,7 @@ __global__ void __launch_bounds__(warpsFor(BITS) * 32, ctasPerSmFor(BITS)) fused
     }
   }
   cluster.sync();  // peers may still be reading this CTA's tile
+  tracePhase(kp, 6);
 }
 
 int deviceSmCount() {
@@ -623,6 +764,82 @@ int deviceSmCount() {
   return sms;
 }
 
+#if ANYPREC_TRACE
+// Development timeline: with ANYPREC_TRACE=1 in the environment and the stream not capturing,
+// run the launch alone, then print per phase the min / median / max over warps of the time
+// since the first warp started (ns), as one JSON line on stderr.
+unsigned long long* graphBuf = nullptr;
+size_t graphN = 0;
+template <typename Kernel>
+cudaError_t traceLaunch(cudaLaunchConfig_t cfg, Kernel kernel, KernelParams kp, int warps, cudaStream_t stream) {
+  static const bool on = std::getenv("ANYPREC_TRACE") != nullptr;
+  cudaStreamCaptureStatus capturing = cudaStreamCaptureStatusNone;
+  cudaStreamIsCapturing(stream, &capturing);
+  const size_t n = (size_t)cfg.gridDim.x * cfg.gridDim.y * warps * kTracePhases;
+  if (on && capturing != cudaStreamCaptureStatusNone) {
+    // Captured launches: each gets its own slice of one buffer (up to 64 launches of one
+    // configuration); the process writes it to $ANYPREC_TRACE_GRAPH at exit, so the trace
+    // shows the steady state of graph replays, gaps between kernels included.
+    // (allocated by the first uncaptured launch: no allocation may happen inside a capture)
+    static int launches = 0;
+    if (graphBuf && n == graphN && launches < 64) kp.trace = graphBuf + (size_t)(launches++) * n;
+    return cudaLaunchKernelEx(&cfg, kernel, kp);
+  }
+  if (!on) return cudaLaunchKernelEx(&cfg, kernel, kp);
+  if (!graphBuf) {
+    graphN = n;
+    if (cudaMalloc(&graphBuf, 64 * n * 8) != cudaSuccess) return cudaErrorMemoryAllocation;
+    cudaMemset(graphBuf, 0, 64 * n * 8);
+    std::atexit([] {
+        const char* file = std::getenv("ANYPREC_TRACE_GRAPH");
+        if (!file) return;
+        std::vector<unsigned long long> h(64 * graphN);
+        cudaDeviceSynchronize();
+        cudaMemcpy(h.data(), graphBuf, h.size() * 8, cudaMemcpyDeviceToHost);
+        if (FILE* f = std::fopen(file, "wb")) std::fwrite(h.data(), 8, h.size(), f), std::fclose(f);
+    });
+  }
+  static unsigned long long* buf = nullptr;
+  static size_t cap = 0;
+  if (n > cap) {
+    if (buf) cudaFree(buf);
+    if (cudaMalloc(&buf, n * 8) != cudaSuccess) return cudaErrorMemoryAllocation;
+    cap = n;
+  }
+  cudaMemsetAsync(buf, 0, n * 8, stream);
+  kp.trace = buf;
+  cudaEvent_t e0, e1;
+  cudaEventCreate(&e0), cudaEventCreate(&e1);
+  cudaEventRecord(e0, stream);
+  cudaError_t err = cudaLaunchKernelEx(&cfg, kernel, kp);
+  cudaEventRecord(e1, stream);
+  if (err != cudaSuccess) return err;
+  std::vector<unsigned long long> h(n);
+  cudaStreamSynchronize(stream);
+  float ms = 0.f;
+  cudaEventElapsedTime(&ms, e0, e1);
+  cudaEventDestroy(e0), cudaEventDestroy(e1);
+  cudaMemcpy(h.data(), buf, n * 8, cudaMemcpyDeviceToHost);
+  if (const char* file = std::getenv("ANYPREC_TRACE_FILE")) {  // raw [CTA][warp][phase], SM in the last slot
+    if (FILE* f = std::fopen(file, "wb")) std::fwrite(h.data(), 8, n, f), std::fclose(f);
+  }
+  unsigned long long t0 = ~0ull;
+  for (size_t i = 0; i < n; i += kTracePhases)
+    if (h[i]) t0 = std::min(t0, h[i]);
+  std::fprintf(stderr, "{\"trace\":{\"grid\":[%u,%u],\"warps\":%d,\"eventUs\":%.2f", cfg.gridDim.x, cfg.gridDim.y, warps, ms * 1000.0);
+  for (int p = 0; p < kTracePhases - 1; ++p) {
+    std::vector<long long> v;
+    for (size_t i = p; i < n; i += kTracePhases)
+      if (h[i]) v.push_back((long long)(h[i] - t0));
+    if (v.empty()) continue;
+    std::sort(v.begin(), v.end());
+    std::fprintf(stderr, ",\"p%d\":[%lld,%lld,%lld,%zu]", p, v.front(), v[v.size() / 2], v.back(), v.size());
+  }
+  std::fprintf(stderr, "}}\n");
+  return cudaGetLastError();
+}
+#endif
+
 template <int METHOD, int BITS, int NT>
 cudaError_t launchOne(const BitplaneArgs& a, cudaStream_t stream) {
   constexpr int NTOK = 8 * NT;
@@ -634,6 +851,10 @@ cudaError_t launchOne(const BitplaneArgs& a, cudaStream_t stream) {
   const size_t stageBytes = ringStageBytes(BITS);
   const size_t segBytes = (size_t)1024 * a.tokens;  // staged activations per 512-column segment
   const size_t cap = (size_t)kSmemPerSm / perSm - 1024;  // shared memory per CTA at perSm CTAs per SM
+  // Each warp parks two partial tiles of NTOK x 16 floats in its own ring slots at the end,
+  // so slots x BITS KiB must hold 2 x NTOK x 64 bytes: two slots for 1-bit at 9..16 tokens.
+  constexpr int kMinSlots = (NTOK / 8 + BITS - 1) / BITS;
+  static_assert(ringSlots(BITS) >= kMinSlots, "ring too small to park partial tiles");
   auto smemFor = [&](int segs, int tiles, int slots) { return (size_t)segs * segBytes + (size_t)tiles * 16 * rowBytes + slots * stageBytes; };
   static bool attributeSet = false;  // once per instantiation, never inside a capture
   auto kernel = fusedKernel<METHOD, BITS, NT>;
@@ -679,19 +900,19 @@ cudaError_t launchOne(const BitplaneArgs& a, cudaStream_t stream) {
   static const int forcedTiles = [] { const char* e = std::getenv("ANYPREC_TILES"); return e ? std::atoi(e) : 0; }();
   for (int s = 1; s <= std::min(kMaxCluster, nsegTotal); ++s) {
     const int segs = (nsegTotal + s - 1) / s;
-    if (smemFor(segs, 1, 1) > (size_t)kSmemBudget) continue;
+    if (smemFor(segs, 1, kMinSlots) > (size_t)kSmemBudget) continue;
     if (forcedSplit > 0 && s != forcedSplit && forcedSplit <= std::min(kMaxCluster, nsegTotal)) continue;
     auto resident = [&](size_t smem) {  // CTA rows (clusters) that run at once
       const int occ = clusterSlots(s, smem);
       const int ctas = occ > 0 ? occ : std::max(1, std::min(perSm, (int)(kSmemPerSm / (smem + 1024)))) * deviceSmCount();
       return std::max(1, ctas / s);
     };
-    const int rows1 = resident(smemFor(segs, 1, 1));
+    const int rows1 = resident(smemFor(segs, 1, kMinSlots));
     int tiles = forcedTiles > 0 ? std::min(forcedTiles, tilesTotal) : (tilesTotal + rows1 - 1) / rows1;
-    while (tiles > 1 && smemFor(segs, tiles, 1) > (size_t)kSmemBudget) --tiles;
+    while (tiles > 1 && smemFor(segs, tiles, kMinSlots) > (size_t)kSmemBudget) --tiles;
     // Spread the tiles over as many CTA rows as run at once (shares differ by at most one).
     const int ctaRows = forcedTiles <= 0 && tiles * rows1 >= tilesTotal ? std::min(tilesTotal, rows1) : (tilesTotal + tiles - 1) / tiles;
-    const int rowsAtOnce = resident(smemFor(segs, tiles, 1));
+    const int rowsAtOnce = resident(smemFor(segs, tiles, kMinSlots));
     const int waves = (ctaRows + rowsAtOnce - 1) / rowsAtOnce;
     // Staging permutes segs x tokens x 16 words of activations per CTA; split-K pays a cluster
     // barrier and a DSMEM reduction that grows with the CTA's tiles. Constants fitted to H100
@@ -704,8 +925,8 @@ cudaError_t launchOne(const BitplaneArgs& a, cudaStream_t stream) {
   splitK = (nsegTotal + segsPerCta - 1) / segsPerCta;
   // The deepest ring that keeps perSm CTAs per SM (or one slot if even that does not).
   int slots = ringSlots(BITS);
-  const size_t keep = std::max(cap, smemFor(segsPerCta, tilesPerCta, 1));
-  while (slots > 1 && smemFor(segsPerCta, tilesPerCta, slots) > keep) --slots;
+  const size_t keep = std::max(cap, smemFor(segsPerCta, tilesPerCta, kMinSlots));
+  while (slots > kMinSlots && smemFor(segsPerCta, tilesPerCta, slots) > keep) --slots;
   const size_t smemBytes = smemFor(segsPerCta, tilesPerCta, slots);
 
   cudaLaunchConfig_t cfg = {};
@@ -729,8 +950,12 @@ cudaError_t launchOne(const BitplaneArgs& a, cudaStream_t stream) {
   if (debug)
     std::fprintf(stderr, "fused m%d b%d nt%d %dx%d tokens %d: grid %dx%d tiles<=%d segs %d slots %d smem %zu\n", METHOD, BITS, NT,
                  a.rows, a.cols, a.tokens, gridRows, splitK, tilesPerCta, segsPerCta, slots, smemBytes);
-  KernelParams kp{a, tilesPerCta, segsPerCta, slots};
+  KernelParams kp{a, tilesPerCta, segsPerCta, slots, nullptr};
+#if ANYPREC_TRACE
+  return traceLaunch(cfg, kernel, kp, W, stream);
+#else
   return cudaLaunchKernelEx(&cfg, kernel, kp);
+#endif
 }
 
 template <int METHOD, int NT>
