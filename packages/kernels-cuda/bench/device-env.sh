@@ -1,6 +1,9 @@
 # Sourced by the device scripts (repo root): Node on PATH from the carried archive, cuBLAS
 # located, and addons carried compressed as packages/kernels-cuda/build/vx/NAME.node.xz
 # unpacked (prod = the package's own build/Release addon; others to build/variants/NAME.node).
+# Runs once per process tree: scripts that call each other inherit the environment.
+[ -n "${ANYPREC_DEVICE_ENV:-}" ] && return 0
+export ANYPREC_DEVICE_ENV=1
 for f in packages/kernels-cuda/build/vx/*.node.xz; do
   [ -e "$f" ] || continue
   n=$(basename "$f" .node.xz)

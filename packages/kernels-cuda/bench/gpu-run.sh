@@ -7,12 +7,8 @@ set -u
 MODE=${1:-all}
 OUTDIR=${OUT:-$PWD/out}
 mkdir -p "$OUTDIR"
-N=$(mktemp -d) && xz -dc .gpu/node-v20.20.2-linux-x64.xz > "$N/node" && chmod +x "$N/node" && export PATH=$N:$PATH
+. packages/kernels-cuda/bench/device-env.sh
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem,power.draw --format=csv,noheader
-if [ -z "${ANYPREC_CUBLAS:-}" ]; then
-  ANYPREC_CUBLAS=$(find /usr/local/cuda*/lib64 /opt /usr/lib /usr/local/lib -name 'libcublas.so.1[23]*' 2>/dev/null | sort | head -1)
-  export ANYPREC_CUBLAS
-fi
 echo "cublas: $ANYPREC_CUBLAS"
 cd packages/kernels-cuda
 if [ "$MODE" = test ] || [ "$MODE" = all ] || [ "$MODE" = quick ]; then

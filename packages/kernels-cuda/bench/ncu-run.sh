@@ -2,7 +2,7 @@
 # Nsight Compute profile of one launch per configuration (device machine, repo root; carry
 # the node archive, dist/ and build/Release/). CONFIGS as in bench/profile.mjs.
 set -u
-N=$(mktemp -d) && xz -dc .gpu/node-v20.20.2-linux-x64.xz > "$N/node" && chmod +x "$N/node" && export PATH=$N:$PATH
+. packages/kernels-cuda/bench/device-env.sh
 NCU=$(command -v ncu || ls /usr/local/cuda*/bin/ncu 2>/dev/null | head -1)
 cd packages/kernels-cuda
 "$NCU" --clock-control none -k regex:"${KERNEL:-fusedKernel}" \

@@ -2,7 +2,7 @@
 # Development aid (device machine, repo root; carry the node archive, dist/ and
 # build/Release/): time configurations under forced cluster size / tiles per CTA.
 #   CFGS="lut 3 1024 4096 8|..." FORCE="1:0 2:0 8:4" bash packages/kernels-cuda/bench/splits.sh
-N=$(mktemp -d) && xz -dc .gpu/node-v20.20.2-linux-x64.xz > $N/node && chmod +x $N/node && export PATH=$N:$PATH
+. packages/kernels-cuda/bench/device-env.sh
 cd packages/kernels-cuda
 IFS='|' read -ra cfgs <<< "${CFGS:-lut 3 1024 4096 8}"
 for cfg in "${cfgs[@]}"; do

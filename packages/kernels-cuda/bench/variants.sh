@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Compare addon builds (tuning knobs) in one device run: quick bench per variant + summary.
-#   bash packages/kernels-cuda/bench/variants.sh NAME=/abs/path.node ...   (repo root, node on PATH)
+#   bash packages/kernels-cuda/bench/variants.sh NAME=/abs/path.node ...   (repo root)
+. packages/kernels-cuda/bench/device-env.sh
 cd packages/kernels-cuda
 for spec in "$@"; do
   name=${spec%%=*}; path=${spec#*=}
