@@ -82,6 +82,9 @@ constexpr int kMaxCluster = 8;                // portable cluster size
 #ifndef ANYPREC_FIXED_UNITS
 #define ANYPREC_FIXED_UNITS 1.5  // wave model: staging + reduction cost, in units per warp
 #endif
+#ifndef ANYPREC_FIRST_WAVE
+#define ANYPREC_FIRST_WAVE 0  // units each warp requests before griddepcontrol.wait (0 = a full ring)
+#endif
 #ifndef ANYPREC_EARLY_TABLES
 #define ANYPREC_EARLY_TABLES 1  // copy Any-Precision row tables asynchronously before griddepcontrol.wait
 #endif
@@ -419,11 +422,14 @@ __global__ void __launch_bounds__(warpsFor(BITS) * 32, ctasPerSmFor(BITS)) fused
     }
     cpAsyncCommit();
   }
+  // The first wave: a full ring, or fewer units so that each warp's first unit lands sooner
+  // (a unit is complete only when the last of its copies is, and the whole wave shares DRAM).
+  const int firstWave = ANYPREC_FIRST_WAVE > 0 ? min(ANYPREC_FIRST_WAVE, S) : S;
+  int issued = 0;  // units (= ring commit groups) issued so far
 #pragma unroll 1
-  for (int j = 0; j < S; ++j) issue(j);
+  for (; issued < firstWave; ++issued) issue(issued);
   if constexpr (kPrefetchScales)
     if (mySegs > 0) loadRaw(0, first.tile, firstGroupOf(first.seg));
-  for (int i = threadIdx.x; i < NTOK * tileRows; i += kThreadsT) outS[i] = 0.f;
   gridDependencyWait();
   allowDependentLaunch();
   tracePhase(kp, 1);
@@ -471,7 +477,7 @@ __global__ void __launch_bounds__(warpsFor(BITS) * 32, ctasPerSmFor(BITS)) fused
     }
   }
   if constexpr (kEarlyTables) {
-    cpAsyncWaitAtMost(S);  // the table group (older than the S ring groups)
+    cpAsyncWaitAtMost(firstWave);  // the table group (older than the first wave's ring groups)
   } else if constexpr (METHOD == kMethodLut) {
     // Row tables of the CTA's tiles (E/2 words per row; rows past the end read as zeros).
     const uint32_t* src = reinterpret_cast<const uint32_t*>(a.table);
@@ -655,7 +661,7 @@ __global__ void __launch_bounds__(warpsFor(BITS) * 32, ctasPerSmFor(BITS)) fused
   // ---- main loop: wait for unit j, move it to registers, refill its slot with j + S ----
 #pragma unroll 1
   for (int j = 0; j < mySegs; ++j) {
-    cpAsyncWaitAtMost(S - 1);  // groups committed so far: S + j; group j is complete
+    cpAsyncWaitAtMost(issued - j - 1);  // group j is complete
     const uint4* src = myRing + (j % S) * BITS * 64;
     uint32_t v0[BITS][4], v1[BITS][4];
 #pragma unroll
@@ -665,7 +671,7 @@ __global__ void __launch_bounds__(warpsFor(BITS) * 32, ctasPerSmFor(BITS)) fused
       v1[p][0] = u1.x, v1[p][1] = u1.y, v1[p][2] = u1.z, v1[p][3] = u1.w;
     }
     __syncwarp();  // orders the reads above before the asynchronous refill of the same slot
-    issue(j + S);
+    while (issued <= j + S) issue(issued++);  // unit j's slot and any the first wave left empty
 #if ANYPREC_PROBE == 1  // development probe: memory side only (results are wrong)
     {
       uint32_t h = 0;
@@ -718,7 +724,7 @@ __global__ void __launch_bounds__(warpsFor(BITS) * 32, ctasPerSmFor(BITS)) fused
       const int b = w * units / W, en = (w + 1) * units / W;
       if (en <= b || en <= u0 || b >= u1) continue;  // an idle warp, or no unit of this tile
       if (b <= u0 && en >= u1) return outS[tk * tileRows + tl * 16 + r];
-      sum += parkedOf(w)[(b / nseg == tl ? 0 : 1) * kPark + tk * 16 + r];  // its first tile or its last
+      sum += parkedOf(w)[(b >= u0 ? 0 : 1) * kPark + tk * 16 + r];  // its first tile (b in [u0, u1)) or its last
     }
     return sum;
   };
@@ -889,6 +895,22 @@ cudaError_t launchOne(const BitplaneArgs& a, cudaStream_t stream) {
     clusterSlotsCache[key] = slots;
     return slots;
   };
+  // Colocation: a grid of one CTA per SM leaves half of every SM's registers and shared memory
+  // to the next launch on the stream, which (programmatic dependent launch) becomes resident
+  // while this one computes and streams its weights meanwhile; that hides most of a small
+  // matrix's transfer and the staging of several tokens, but eight warps per SM decode more
+  // slowly than sixteen. Chosen from H100 measurements (README, "Colocation"): 4096-column
+  // matrices at 2..16 tokens (AnyBCQ only up to 4 bits and 3 x SMs tiles), small ones
+  // (<= 3 x SMs tiles) of Any-Precision <= 4 bits at one token, and large ones of
+  // Any-Precision >= 5 bits at one token. $ANYPREC_COLOCATE=0|1 overrides (development).
+  static const int forcedColocate = [] { const char* e = std::getenv("ANYPREC_COLOCATE"); return e ? std::atoi(e) : -1; }();
+  const int sms = deviceSmCount();
+  const bool shortRows = a.cols <= 4096, fewTiles = tilesTotal <= 3 * sms;
+  const bool colocate =
+      forcedColocate >= 0 ? forcedColocate > 0
+      : METHOD == kMethodLut ? (BITS <= 4 ? shortRows && (a.tokens > 1 || fewTiles) : a.tokens == 1 && tilesTotal > 2 * sms)
+                             : BITS <= 4 && shortRows && a.tokens > 1 && fewTiles;
+  const int perGrid = colocate ? 1 : perSm;  // CTAs per SM the grid is sized for
   // Split K across a cluster only as far as it pays. For each cluster size: as many CTA rows
   // as fit the GPU at once, each with an equal share of the tiles (fewer tiles if shared
   // memory is short, at the price of waves); cost = waves x (units per warp + a fixed cost of
@@ -904,7 +926,8 @@ cudaError_t launchOne(const BitplaneArgs& a, cudaStream_t stream) {
     if (forcedSplit > 0 && s != forcedSplit && forcedSplit <= std::min(kMaxCluster, nsegTotal)) continue;
     auto resident = [&](size_t smem) {  // CTA rows (clusters) that run at once
       const int occ = clusterSlots(s, smem);
-      const int ctas = occ > 0 ? occ : std::max(1, std::min(perSm, (int)(kSmemPerSm / (smem + 1024)))) * deviceSmCount();
+      int ctas = occ > 0 ? occ : std::max(1, std::min(perSm, (int)(kSmemPerSm / (smem + 1024)))) * deviceSmCount();
+      ctas = ctas * perGrid / perSm;  // colocation: the other half is for the next launch
       return std::max(1, ctas / s);
     };
     const int rows1 = resident(smemFor(segs, 1, kMinSlots));
@@ -948,8 +971,8 @@ cudaError_t launchOne(const BitplaneArgs& a, cudaStream_t stream) {
   cfg.numAttrs = 2;
   static const bool debug = std::getenv("ANYPREC_FUSED_DEBUG") != nullptr;
   if (debug)
-    std::fprintf(stderr, "fused m%d b%d nt%d %dx%d tokens %d: grid %dx%d tiles<=%d segs %d slots %d smem %zu\n", METHOD, BITS, NT,
-                 a.rows, a.cols, a.tokens, gridRows, splitK, tilesPerCta, segsPerCta, slots, smemBytes);
+    std::fprintf(stderr, "fused m%d b%d nt%d %dx%d tokens %d: grid %dx%d tiles<=%d segs %d slots %d smem %zu colocate %d\n", METHOD,
+                 BITS, NT, a.rows, a.cols, a.tokens, gridRows, splitK, tilesPerCta, segsPerCta, slots, smemBytes, (int)colocate);
   KernelParams kp{a, tilesPerCta, segsPerCta, slots, nullptr};
 #if ANYPREC_TRACE
   return traceLaunch(cfg, kernel, kp, W, stream);

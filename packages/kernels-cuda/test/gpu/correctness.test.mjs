@@ -143,6 +143,49 @@ describe('CUDA bit-plane matmul vs fp64 reference', { skip }, () => {
     shape.planes.free();
   });
 
+  test('the same inputs give bit-identical outputs on every run (no atomics in the reduction)', () => {
+    // Shapes where warps share tiles and (at 8 and 13 tokens) CTAs split k over a cluster.
+    for (const s of [SMALL[3], LLAMA[0]]) {
+      const shape = makeShape(k, s, 11);
+      for (const [method, bits] of [
+        ['lut', 3],
+        ['lut', 6],
+        ['bcq', 3],
+      ]) {
+        const w = makeWeights(k, shape, method, bits, { groupSize: s.groupSize });
+        for (const tokens of [1, 8, 13]) {
+          const x = R.randomF16(tokens * s.cols, -1, 1, shape.next);
+          const xDev = k.uploadTensor({ dtype: 'F16', shape: [tokens, s.cols], data: x.bits });
+          const runs = [0, 1, 2].map(() => {
+            const out = k.uploadTensor({
+              dtype: 'F32',
+              shape: [tokens, s.rows],
+              data: new Float32Array(tokens * s.rows).fill(Number.NaN),
+            });
+            const args = { ...w.dev, out, x: xDev, tokens };
+            if (method === 'lut') k.matmulLut(stream, args);
+            else k.matmulBcq(stream, args);
+            stream.synchronize();
+            const got = out.download();
+            out.free();
+            return new Uint32Array(got.buffer, got.byteOffset, got.length);
+          });
+          for (const r of [1, 2]) {
+            const i = runs[r].findIndex((v, j) => v !== runs[0][j]);
+            assert.equal(
+              i,
+              -1,
+              `${s.name} ${method} ${bits}b tokens ${tokens}: run ${r} differs at element ${i}`,
+            );
+          }
+          xDev.free();
+        }
+        freeWeights(w);
+      }
+      shape.planes.free();
+    }
+  });
+
   test('bad calls throw before launching and leave the device usable', () => {
     const s = SMALL[3];
     const shape = makeShape(k, s, 9);
