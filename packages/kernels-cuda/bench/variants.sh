@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
-# Compare addon builds (tuning knobs) in one device run: quick bench per variant + summary.
-#   bash packages/kernels-cuda/bench/variants.sh NAME=/abs/path.node ...   (repo root)
+# Compare addon builds (tuning knobs) or run-time overrides in one device run: quick bench per
+# variant + summary (repo root).
+#   bash packages/kernels-cuda/bench/variants.sh NAME=/abs/path.node ...        another build
+#   bash packages/kernels-cuda/bench/variants.sh "NAME=env:ANYPREC_COLOCATE=0" ...  the package build
+#                                                                            with these variables
 . packages/kernels-cuda/bench/device-env.sh
 cd packages/kernels-cuda
 for spec in "$@"; do
-  name=${spec%%=*}; path=${spec#*=}
-  ANYPREC_CUDA_ADDON=$path timeout 120 node bench/bench.mjs --quick --out "$OUT/bench-$name.json" 2>/dev/null >/dev/null
+  name=${spec%%=*}; value=${spec#*=}
+  if [ "${value#env:}" != "$value" ]; then vars=(${value#env:}); else vars=("ANYPREC_CUDA_ADDON=$value"); fi
+  env "${vars[@]}" timeout 150 node bench/bench.mjs ${BENCH_ARGS:---quick} --out "$OUT/bench-$name.json" 2>/dev/null >/dev/null
   python3 - "$OUT/bench-$name.json" "$name" <<'PY'
 import json, sys
 d = json.load(open(sys.argv[1])); s = d['summary']
