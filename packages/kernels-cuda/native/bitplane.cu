@@ -26,6 +26,8 @@
 // - Planes stream through a per-warp cp.async ring in shared memory (several units in flight
 //   per warp), issued before the activations are staged; programmatic dependent launch lets
 //   those copies overlap the previous kernel's tail.
+// - Where measured faster, a grid of one CTA per SM ("colocation"): the next launch on the
+//   stream then fits beside this one and streams its first units while this one computes.
 // - Split-K over a thread-block cluster when a cost model (fitted to H100 timings) says it
 //   pays; partial tiles are reduced through distributed shared memory, so no atomics to global
 //   memory and no memset. Within a CTA, partial tiles shared by warps are summed in warp order
