@@ -5,6 +5,7 @@
 // (median of 7 replays). Effective GB/s = bytes of planes + lut/scales/offsets read / time.
 import { writeFileSync } from 'node:fs';
 import * as k from '../dist/index.js';
+import { graphTimeUs } from './graph-time.mjs';
 
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
@@ -52,32 +53,7 @@ const LUT_BITS = [2, 3, 4, 5, 6, 7, 8];
 const BCQ_BITS = [1, 2, 3, 4, 5, 6, 7, 8];
 const GROUP = 128;
 
-function median(a) {
-  const s = [...a].sort((x, y) => x - y);
-  return s[s.length >> 1];
-}
-
-/** Median µs per launch of `launchOne(i)` over a graph of `n` launches (i = launch index). */
-function time(n, launchOne) {
-  launchOne(0); // first launch outside capture: sets kernel attributes, loads cuBLAS
-  stream.synchronize();
-  stream.beginCapture();
-  for (let i = 0; i < n; i++) launchOne(i);
-  const g = stream.endCapture();
-  const e0 = new k.CudaEvent();
-  const e1 = new k.CudaEvent();
-  g.launch(stream);
-  const ms = [];
-  for (let r = 0; r < 7; r++) {
-    e0.record(stream);
-    g.launch(stream);
-    e1.record(stream);
-    e1.synchronize();
-    ms.push(e1.elapsedMsSince(e0));
-  }
-  g.free();
-  return (median(ms) * 1000) / n;
-}
+const time = (n, launchOne) => graphTimeUs(k, stream, n, launchOne);
 
 function copiesFor(bytes) {
   return Math.max(1, Math.min(64, Math.ceil(ROTATE_BYTES / bytes)));

@@ -1,5 +1,6 @@
 // Time one configuration (development aid): node bench/one.mjs lut|bcq bits rows cols tokens
 import * as k from '../dist/index.js';
+import { graphTimeUs } from './graph-time.mjs';
 
 const [method, bits, rows, cols, M] = [
   process.argv[2],
@@ -35,26 +36,8 @@ const go = (i) =>
     out,
     tokens: M,
   });
-go(0);
 // ANYPREC_TRACE builds print a timeline per uncaptured launch: warm launches to read.
-if (process.env.ANYPREC_TRACE) for (let i = 1; i < 4; i++) go(i);
-stream.synchronize();
-stream.beginCapture();
-for (let i = 0; i < n; i++) go(i);
-const g = stream.endCapture();
-const e0 = new k.CudaEvent(),
-  e1 = new k.CudaEvent();
-g.launch(stream);
-const t = [];
-for (let r = 0; r < 7; r++) {
-  e0.record(stream);
-  g.launch(stream);
-  e1.record(stream);
-  e1.synchronize();
-  t.push(e1.elapsedMsSince(e0));
-}
-t.sort((a, b) => a - b);
-const us = (t[3] * 1000) / n;
+const us = graphTimeUs(k, stream, n, go, process.env.ANYPREC_TRACE ? 3 : 0);
 console.log(
   JSON.stringify({
     method,
