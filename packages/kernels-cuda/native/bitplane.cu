@@ -14,6 +14,10 @@
 //   nibble after a single shift, so a plane costs 2 integer ops per 8 weights and the
 //   3-bit index of 8 weights is one register of nibbles. The activations are permuted the
 //   same way once per CTA while being staged in shared memory.
+// - AnyBCQ at one token (groupSize % 128 == 0, where measured faster): no decode at all. The
+//   binary mma m16n8k256 (AND + popc) multiplies the plane words as stored by 24 bit-planes of
+//   x in fixed point (staged per CTA by a warp bit transpose), one plane at a time; the scales
+//   apply in fp32 per 128 columns (see mmaPopc).
 // - Index -> fp16 through PRMT on an 8-entry table held in registers (FLUTE-like register
 //   LUT, here built per row for Any-Precision <= 3 bits and per (row, group, 3-plane
 //   chunk) for AnyBCQ, whose weight is linear in its planes so wider BCQ sums chunks).
@@ -231,6 +235,37 @@ __device__ __forceinline__ Tab8 bcqTabF(const float* scales, float offset) {
                        h2u(__floats2half2_rn(v[4], v[5])), h2u(__floats2half2_rn(v[6], v[7])));
 }
 
+// ---- AnyBCQ at one token: binary tensor-core products on the planes ----
+// AnyBCQ's weight is linear in its planes: out = sum_b scale_b * (2 x.plane_b - sum x) + offset *
+// sum x per group. With x in 24-bit fixed point (two's complement, scale 2^f per CTA slice),
+// x.plane_b = 2^-f sum_j w_j popc(plane_b AND xbit_j) with w_j = 2^j (-2^23 for the sign bit):
+// the binary mma m16n8k256 (AND + popc) takes the plane words as they are stored as its A
+// operand and eight x bit-planes as its n = 8 columns, so a plane needs no decode at all, only
+// three mmas per 128 columns (24 x bits), an integer recombination and one fp32 scale.
+// (An fp16 variant with one LOP3 per weight pair and plane, measured first, was slower than the
+// table kernel: BITS fp16 mmas per 256 weights saturate the tensor pipe at one token.)
+constexpr int kMethodBcqPlanes = 2;  // kernel-internal method id (BitplaneArgs says kMethodBcq)
+constexpr int kXBits = 24;           // fixed-point bits of x (including the sign)
+
+// D = popc(A AND B) over k = 256, of which only the first 128 (a0, a1: rows g, g + 8, k-block t)
+// are used: every 128-column quad lies in one scale group (groupSize % 128 == 0).
+__device__ __forceinline__ void mmaPopc(int (&d)[4], uint32_t a0, uint32_t a1, uint32_t b0) {
+  asm volatile(
+      "mma.sync.aligned.m16n8k256.row.col.s32.b1.b1.s32.and.popc {%0,%1,%2,%3}, {%4,%5,%6,%6}, {%7,%7}, "
+      "{%6,%6,%6,%6};\n"
+      : "=r"(d[0]), "=r"(d[1]), "=r"(d[2]), "=r"(d[3])
+      : "r"(a0), "r"(a1), "r"(0u), "r"(b0));
+}
+// Four 8x8 b16 matrices from shared memory: lane l gets 32-bit element l % 4 of row l / 4 of
+// each; lanes 8m..8m+7 address the rows of matrix m.
+__device__ __forceinline__ void ldmatrixX4(uint32_t (&r)[4], const void* p) {
+  const uint32_t s = static_cast<uint32_t>(__cvta_generic_to_shared(p));
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(s)
+               : "memory");
+}
+
 // ---- asynchronous copies (cp.async, sm_80+) and programmatic dependent launch (sm_90) ----
 __device__ __forceinline__ void cpAsync16(void* dst, const void* src, bool valid) {
   const uint32_t s = static_cast<uint32_t>(__cvta_generic_to_shared(dst));
@@ -342,6 +377,7 @@ __global__ void __launch_bounds__(warpsFor(BITS) * 32, ctasPerSmFor(BITS)) fused
   constexpr bool kSel16 = kLut16 || kBcq16;
   constexpr int kChunks = METHOD == kMethodLut ? (kLut16 ? 2 : 1) : (BITS + 2) / 3;
   constexpr int E = METHOD == kMethodLut ? 1 << BITS : 0;  // table entries per row
+  constexpr bool kPlanes = METHOD == kMethodBcqPlanes;    // AnyBCQ by binary mma (see mmaPopc), 1 token
   const int S = kp.ringSlots;
   extern __shared__ uint4 smem[];
   const BitplaneArgs& a = kp.a;
@@ -362,7 +398,13 @@ __global__ void __launch_bounds__(warpsFor(BITS) * 32, ctasPerSmFor(BITS)) fused
   uint4* xs = smem + (size_t)S * ringStageBytes(BITS) / 16;
   // Only real tokens are staged; lanes of padding tokens read the last real one (their
   // output columns are never stored).
-  float* outS = reinterpret_cast<float*>(xs + (size_t)kp.segsPerCta * 64 * tokens);
+  // Binary-mma AnyBCQ instead stages x bit-planes, [word of the slice][kXBits] u32, then per
+  // 128-column quad (sum x, unused), then the raw slice.
+  uint32_t* xbits = reinterpret_cast<uint32_t*>(xs);
+  float2* quadInfo = reinterpret_cast<float2*>(xbits + (size_t)kp.segsPerCta * 16 * kXBits);
+  uint4* xraw = reinterpret_cast<uint4*>(quadInfo + (size_t)kp.segsPerCta * 4);
+  float* outS = kPlanes ? reinterpret_cast<float*>(xraw + (size_t)kp.segsPerCta * 64)
+                        : reinterpret_cast<float*>(xs + (size_t)kp.segsPerCta * 64 * tokens);
   uint16_t* lutS = reinterpret_cast<uint16_t*>(outS + NTOK * tileRows);
 
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
@@ -370,7 +412,10 @@ __global__ void __launch_bounds__(warpsFor(BITS) * 32, ctasPerSmFor(BITS)) fused
   const size_t planeStride = (size_t)rows * K32;
   const bool vec = (K32 & 3) == 0;
   const int uBegin = warp * units / W, mySegs = (warp + 1) * units / W - uBegin;
-  uint4* myRing = ring + (size_t)warp * S * BITS * 64 + lane;
+  // Binary-mma AnyBCQ: lane (g, t)'s 16 bytes go to chunk 4g + (t ^ (g/2 % 4)), so that ldmatrix
+  // (8 rows of one t at a time) reads them without bank conflicts.
+  const int myChunk = kPlanes ? (g << 2) | (t ^ ((g >> 1) & 3)) : lane;
+  uint4* myRing = ring + (size_t)warp * S * BITS * 64 + myChunk;
   const UnitCursor first{nseg > 0 ? uBegin / nseg : 0, nseg > 0 ? uBegin % nseg : 0};
   UnitCursor issueAt = first;  // unit of the next issue(j) call (j increases by one per call)
 
@@ -409,12 +454,12 @@ __global__ void __launch_bounds__(warpsFor(BITS) * 32, ctasPerSmFor(BITS)) fused
   };
 
   // AnyBCQ scales/offsets of (unit, group) for both rows, loaded one unit ahead of use.
-  constexpr int kRawBits = METHOD == kMethodBcq ? BITS : 1;
+  constexpr int kRawBits = METHOD == kMethodBcq ? BITS : 1;  // (table path only)
   // Prefetching keeps a second set of scales live; wider widths would spill registers.
   constexpr bool kPrefetchScales = METHOD == kMethodBcq && BITS <= 5;
   float preS0[kRawBits], preS1[kRawBits], preO0 = 0.f, preO1 = 0.f;
   int preKey = -1;  // j * groups + group of what pre* hold
-  const int groups = METHOD == kMethodBcq ? (cols + a.groupSize - 1) / a.groupSize : 0;
+  const int groups = METHOD != kMethodLut ? (cols + a.groupSize - 1) / a.groupSize : 0;
   auto loadRaw = [&](int j, int tl, int grp) {
     const int rb = (tile0 + tl) * 16;
     const int r0 = min(rb + g, rows - 1), r1 = min(rb + g + 8, rows - 1);
@@ -430,6 +475,22 @@ __global__ void __launch_bounds__(warpsFor(BITS) * 32, ctasPerSmFor(BITS)) fused
     preKey = j * groups + grp;
   };
   auto firstGroupOf = [&](int sg) { return min(((seg0 + sg) * 16 + 4 * t) * 32 / a.groupSize, groups - 1); };
+  // Binary-mma AnyBCQ: lane (g, t) loads the scales and offset of quad t (columns 128t.. of the
+  // unit) for rows g and g + 8 as fp16 pairs, one unit ahead; the four lanes of a row pair
+  // pass them round by shuffles (every quad lies in one group: groupSize % 128 == 0).
+  constexpr int kPacked = kPlanes ? BITS + 1 : 1;
+  uint32_t packedCur[kPacked], packedNext[kPacked];
+  auto loadPacked = [&](int tl, int sg) {
+    const int rb = (tile0 + tl) * 16;
+    const size_t r0 = min(rb + g, rows - 1), r1 = min(rb + g + 8, rows - 1);
+    const int grp = min(((seg0 + sg) * kSegCols + 128 * t) / a.groupSize, groups - 1);
+    const uint16_t* s0 = a.table + (r0 * groups + grp) * BITS;
+    const uint16_t* s1 = a.table + (r1 * groups + grp) * BITS;
+#pragma unroll
+    for (int b = 0; b < kPacked - 1; ++b) packedNext[b] = (uint32_t)__ldg(s0 + b) | ((uint32_t)__ldg(s1 + b) << 16);
+    packedNext[kPacked - 1] =
+        a.offsets ? (uint32_t)__ldg(a.offsets + r0 * groups + grp) | ((uint32_t)__ldg(a.offsets + r1 * groups + grp) << 16) : 0u;
+  };
 
   tracePhase(kp, 0);
   // Neither the planes nor the row tables depend on earlier kernels: put the tables and the
@@ -459,12 +520,96 @@ __global__ void __launch_bounds__(warpsFor(BITS) * 32, ctasPerSmFor(BITS)) fused
   for (; issued < firstWave; ++issued) issue(issued);
   if constexpr (kPrefetchScales)
     if (mySegs > 0) loadRaw(0, first.tile, firstGroupOf(first.seg));
+  if constexpr (kPlanes)
+    if (mySegs > 0) loadPacked(first.tile, first.seg);
   gridDependencyWait();
   allowDependentLaunch();
   tracePhase(kp, 1);
 
   // ---- stage: permute this CTA's x slice (and copy row tables if not done early) ----
-  {
+  // Binary-mma AnyBCQ: 2^(1-f) times the weights of lane (g, t)'s n columns 2t, 2t + 1.
+  float bitScale0 = 0.f, bitScale1 = 0.f;
+  if constexpr (kPlanes) {
+    // x of the slice (one token) in fixed point: |x| * 2^f < 2^23 with f from the slice's
+    // largest |x|. Pass 1: the slice to shared memory with 16-byte loads (a thread's all in
+    // flight at once), the largest |x| and the sum of x per 128-column quad. Pass 2: per
+    // 32-column word, lane l converts column l and a 32 x 32 bit transpose across the warp
+    // (5 shuffle steps: half-words and bytes by PRMT, then bits by rotate + LOP3) leaves lane j
+    // with the word of bit j (bit c = bit j of column c).
+    const int sliceVecs = max(0, min(nseg * kSegCols, cols - seg0 * kSegCols)) / 8;
+    const uint4* xrow = reinterpret_cast<const uint4*>(a.x + (size_t)seg0 * kSegCols);
+    constexpr int kBatch = 8;
+    float amax = 0.f;
+    for (int base = threadIdx.x; base < nseg * 64; base += kThreadsT * kBatch) {  // warp-uniform bounds
+      uint4 u[kBatch];
+#pragma unroll
+      for (int b = 0; b < kBatch; ++b) {
+        const int v = base + b * kThreadsT;
+        u[b] = v < sliceVecs ? __ldg(xrow + v) : make_uint4(0, 0, 0, 0);
+      }
+#pragma unroll
+      for (int b = 0; b < kBatch; ++b) {
+        const int v = base + b * kThreadsT;
+        if (base - lane + b * kThreadsT >= nseg * 64) break;  // the whole warp is past the slice
+        const uint32_t hw[4] = {u[b].x, u[b].y, u[b].z, u[b].w};
+        float sum = 0.f;
+#pragma unroll
+        for (int h = 0; h < 4; ++h) {
+          const float2 f2 = __half22float2(*reinterpret_cast<const __half2*>(&hw[h]));
+          amax = fmaxf(amax, fmaxf(fabsf(f2.x), fabsf(f2.y))), sum += f2.x + f2.y;
+        }
+#pragma unroll
+        for (int d = 1; d < 16; d <<= 1) sum += __shfl_xor_sync(0xFFFFFFFFu, sum, d);  // 16 vectors = 1 quad
+        xraw[v] = u[b];
+        if ((v & 15) == 0) quadInfo[v >> 4] = make_float2(sum, 0.f);
+      }
+    }
+#pragma unroll
+    for (int d = 16; d > 0; d >>= 1) amax = fmaxf(amax, __shfl_xor_sync(0xFFFFFFFFu, amax, d));
+    if (lane == 0) outS[warp] = amax;  // outS is free until the first tile is stored
+    __syncthreads();
+    amax = outS[0];
+#pragma unroll
+    for (int w = 1; w < W; ++w) amax = fmaxf(amax, outS[w]);
+    int e = 0;
+    frexpf(amax, &e);  // amax in [2^(e-1), 2^e)
+    const int f = amax > 0.f ? 23 - e : 0;
+    const float toFixed = ldexpf(1.f, f);
+    // out += 2 * scale * 2^-f * x.plane; inf / NaN in x make the outputs NaN, not garbage
+    const float bad = isfinite(amax) ? 1.f : __int_as_float(0x7FC00000);
+    bitScale0 = bad * ldexpf(1.f, 2 * t + 1 - f), bitScale1 = bad * ldexpf(1.f, 2 * t + 2 - f);
+    // per-lane constants of the transpose steps
+    const uint32_t sel16 = lane & 16 ? 0x3276u : 0x5410u, sel8 = lane & 8 ? 0x3715u : 0x6240u;
+    const uint32_t keep4 = lane & 4 ? 0xF0F0F0F0u : 0x0F0F0F0Fu, keep2 = lane & 2 ? 0xCCCCCCCCu : 0x33333333u;
+    const uint32_t keep1 = lane & 1 ? 0xAAAAAAAAu : 0x55555555u;
+    const int rot4 = lane & 4 ? 28 : 4, rot2 = lane & 2 ? 30 : 2, rot1 = lane & 1 ? 31 : 1;
+    auto transpose = [&](uint32_t v) {
+      v = prmt(v, __shfl_xor_sync(0xFFFFFFFFu, v, 16), sel16);
+      v = prmt(v, __shfl_xor_sync(0xFFFFFFFFu, v, 8), sel8);
+      uint32_t y = __shfl_xor_sync(0xFFFFFFFFu, v, 4);
+      v = (v & keep4) | (__funnelshift_l(y, y, rot4) & ~keep4);
+      y = __shfl_xor_sync(0xFFFFFFFFu, v, 2);
+      v = (v & keep2) | (__funnelshift_l(y, y, rot2) & ~keep2);
+      y = __shfl_xor_sync(0xFFFFFFFFu, v, 1);
+      return (v & keep1) | (__funnelshift_l(y, y, rot1) & ~keep1);
+    };
+    const uint16_t* xh = reinterpret_cast<const uint16_t*>(xraw);
+    constexpr int kWords = 4;  // words per iteration, independent shuffle chains
+    for (int base = warp; base < nseg * 16; base += W * kWords) {
+      uint32_t fx[kWords];
+#pragma unroll
+      for (int k = 0; k < kWords; ++k) {
+        const int wd = base + k * W;
+        fx[k] = wd < nseg * 16 ? (uint32_t)__float2int_rn(__half2float(__ushort_as_half(xh[wd * 32 + lane])) * toFixed) : 0u;
+      }
+#pragma unroll
+      for (int k = 0; k < kWords; ++k) {
+        const int wd = base + k * W;
+        const uint32_t word = transpose(fx[k]);
+        if (wd < nseg * 16 && lane < kXBits) xbits[wd * kXBits + lane] = word;
+      }
+    }
+  } else {
     // kStageBatch items per thread with all their loads issued before the first is used: at
     // 8-16 tokens a thread stages several items, and serial L2 round trips would dominate.
     constexpr int kStageBatch = 4;
@@ -695,17 +840,92 @@ __global__ void __launch_bounds__(warpsFor(BITS) * 32, ctasPerSmFor(BITS)) fused
     }
   };
 
+  // Binary-mma AnyBCQ unit: v0[b][i] / v1[b][i] = plane b's word 4i + t of rows g / g + 8 (see
+  // the ring read), so quad i (columns 128i.. of the segment, one group) is k-block t of three
+  // popc mmas, whose n columns are x bits 8m + g. Lane (g, t) accumulates, per row, scale *
+  // (its two columns' popcounts recombined over m) in popAcc, and (offset - sum of scales) *
+  // sum x in popCorr; settle() weights the two columns, sums the four lanes of a row
+  // and leaves the result where flush() and the parking expect token 0's outputs.
+  float popAcc[4] = {}, popCorr[2] = {};
+  // Weight of m = 2's popcount in column 2t + 1 of lane t = 3 is bit 23 of x: negative.
+  const int topWeight1 = t == 3 ? -65536 : 65536;
+  auto settle = [&]() {
+    if constexpr (kPlanes) {
+      // columns 2t, 2t + 1 hold x bits 2t + 8m and 2t + 1 + 8m (2^(8m) is in the recombination)
+      float r0 = bitScale0 * popAcc[0] + bitScale1 * popAcc[1], r1 = bitScale0 * popAcc[2] + bitScale1 * popAcc[3];
+      r0 += __shfl_xor_sync(0xFFFFFFFFu, r0, 1), r1 += __shfl_xor_sync(0xFFFFFFFFu, r1, 1);
+      r0 += __shfl_xor_sync(0xFFFFFFFFu, r0, 2), r1 += __shfl_xor_sync(0xFFFFFFFFu, r1, 2);
+      accs[0][0][0] = r0 + popCorr[0], accs[0][0][2] = r1 + popCorr[1];
+      accs[0][0][1] = accs[0][0][3] = 0.f;  // columns of padding tokens
+#pragma unroll
+      for (int c = 1; c < kChains; ++c) accs[c][0][0] = accs[c][0][1] = accs[c][0][2] = accs[c][0][3] = 0.f;
+      popAcc[0] = popAcc[1] = popAcc[2] = popAcc[3] = popCorr[0] = popCorr[1] = 0.f;
+    }
+  };
+  auto computePlanes = [&](int j, const uint32_t (&v0)[BITS][4], const uint32_t (&v1)[BITS][4]) {
+    const int tl = at.tile, sg = at.seg;
+    at.advance(nseg);  // now the unit of j + 1
+    if (tl != accTile) {
+      if (accTile >= 0) settle();
+      flush();
+      accTile = tl;
+    }
+#pragma unroll
+    for (int b = 0; b < kPacked; ++b) packedCur[b] = packedNext[b];
+    if (j + 1 < mySegs) loadPacked(at.tile, at.seg);
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+      const int word = sg * 16 + 4 * i + t;  // this lane's k-block of quad i
+      uint32_t xb[3];
+#pragma unroll
+      for (int m = 0; m < 3; ++m) xb[m] = xbits[word * kXBits + 8 * m + g];
+      const float sumX = quadInfo[sg * 4 + i].x;
+      float sum0 = 0.f, sum1 = 0.f;  // sums of the scales of rows g, g + 8
+#pragma unroll
+      for (int b = 0; b < BITS; ++b) {
+        const uint32_t u = __shfl_sync(0xFFFFFFFFu, packedCur[b], (g << 2) | i);
+        const float2 sc = __half22float2(*reinterpret_cast<const __half2*>(&u));  // rows g, g + 8
+        sum0 += sc.x, sum1 += sc.y;
+        int d[3][4];
+#pragma unroll
+        for (int m = 0; m < 3; ++m) mmaPopc(d[m], v0[b][i], v1[b][i], xb[m]);
+        // popcounts <= 128, so the recombined value stays below 2^24: exact in fp32
+        const int c0 = d[0][0] + 256 * d[1][0] + 65536 * d[2][0], c1 = d[0][1] + 256 * d[1][1] + topWeight1 * d[2][1];
+        const int c2 = d[0][2] + 256 * d[1][2] + 65536 * d[2][2], c3 = d[0][3] + 256 * d[1][3] + topWeight1 * d[2][3];
+        popAcc[0] += sc.x * (float)c0, popAcc[1] += sc.x * (float)c1;
+        popAcc[2] += sc.y * (float)c2, popAcc[3] += sc.y * (float)c3;
+      }
+      const uint32_t uo = __shfl_sync(0xFFFFFFFFu, packedCur[BITS], (g << 2) | i);
+      const float2 off = __half22float2(*reinterpret_cast<const __half2*>(&uo));
+      popCorr[0] += (off.x - sum0) * sumX, popCorr[1] += (off.y - sum1) * sumX;
+    }
+  };
+
   // ---- main loop: wait for unit j, move it to registers, refill its slot with j + S ----
 #pragma unroll 1
   for (int j = 0; j < mySegs; ++j) {
     cpAsyncWaitAtMost(issued - j - 1);  // group j is complete
-    const uint4* src = myRing + (j % S) * BITS * 64;
     uint32_t v0[BITS][4], v1[BITS][4];
+    if constexpr (kPlanes) {
+      // ldmatrix hands lane (g, t) word t of each of the 16-byte chunks of lanes (g, 0..3), i.e.
+      // words t, 4 + t, 8 + t, 12 + t: every lane's copies must have landed (each waited for its own).
+      __syncwarp();
+      const uint4* slot = ring + (size_t)warp * S * BITS * 64 + (j % S) * BITS * 64;
+      const int row = lane & 7, quad = lane >> 3;
+      const int chunk = (row << 2) | (quad ^ ((row >> 1) & 3));
 #pragma unroll
-    for (int p = 0; p < BITS; ++p) {
-      const uint4 u0 = src[(2 * p) * 32], u1 = src[(2 * p + 1) * 32];
-      v0[p][0] = u0.x, v0[p][1] = u0.y, v0[p][2] = u0.z, v0[p][3] = u0.w;
-      v1[p][0] = u1.x, v1[p][1] = u1.y, v1[p][2] = u1.z, v1[p][3] = u1.w;
+      for (int p = 0; p < BITS; ++p) {
+        ldmatrixX4(v0[p], slot + (2 * p) * 32 + chunk);
+        ldmatrixX4(v1[p], slot + (2 * p + 1) * 32 + chunk);
+      }
+    } else {
+      const uint4* src = myRing + (j % S) * BITS * 64;
+#pragma unroll
+      for (int p = 0; p < BITS; ++p) {
+        const uint4 u0 = src[(2 * p) * 32], u1 = src[(2 * p + 1) * 32];
+        v0[p][0] = u0.x, v0[p][1] = u0.y, v0[p][2] = u0.z, v0[p][3] = u0.w;
+        v1[p][0] = u1.x, v1[p][1] = u1.y, v1[p][2] = u1.z, v1[p][3] = u1.w;
+      }
     }
     __syncwarp();  // orders the reads above before the asynchronous refill of the same slot
     while (issued <= j + S) issue(issued++);  // unit j's slot and any the first wave left empty
@@ -720,11 +940,13 @@ __global__ void __launch_bounds__(warpsFor(BITS) * 32, ctasPerSmFor(BITS)) fused
       accs[0][0][0] += __uint_as_float(h & 0x007FFFFFu);
     }
 #else
-    compute(j, v0, v1);
+    if constexpr (kPlanes) computePlanes(j, v0, v1);
+    else compute(j, v0, v1);
 #endif
     if (ANYPREC_TRACE && j == 0) tracePhase(kp, 3);
   }
   tracePhase(kp, 4);
+  if (mySegs > 0) settle();
   cpAsyncWait<0>();
   // ---- partial tiles: each warp parks its partial first / last tile in its own ring slots
   // (all its copies are consumed), [first, last][NTOK tokens][16 rows] floats; after one
@@ -892,7 +1114,9 @@ cudaError_t launchOne(const BitplaneArgs& a, cudaStream_t stream) {
   const int tilesTotal = (a.rows + 15) / 16;
   const size_t rowBytes = (size_t)NTOK * 4 + (METHOD == kMethodLut ? (size_t(1) << BITS) * 2 : 0);  // outS + lutS per row
   const size_t stageBytes = ringStageBytes(BITS);
-  const size_t segBytes = (size_t)1024 * a.tokens;  // staged activations per 512-column segment
+  // staged activations per 512-column segment (binary-mma AnyBCQ: 16 words x 24 bit-planes, the
+  // quads' sums and scales, the raw slice)
+  const size_t segBytes = METHOD == kMethodBcqPlanes ? 16 * kXBits * 4 + 4 * 8 + 1024 : (size_t)1024 * a.tokens;
   const size_t cap = (size_t)kSmemPerSm / perSm - 1024;  // shared memory per CTA at perSm CTAs per SM
   // Each warp parks two partial tiles of NTOK x 16 floats in its own ring slots at the end,
   // so slots x BITS KiB must hold 2 x NTOK x 64 bytes: two slots for 1-bit at 9..16 tokens.
@@ -1021,7 +1245,7 @@ cudaError_t launchOne(const BitplaneArgs& a, cudaStream_t stream) {
 template <int METHOD, int NT>
 cudaError_t launchBits(const BitplaneArgs& a, cudaStream_t s) {
   switch (a.bits) {
-    case 1: if constexpr (METHOD == kMethodBcq) return launchOne<METHOD, 1, NT>(a, s); else break;
+    case 1: if constexpr (METHOD != kMethodLut) return launchOne<METHOD, 1, NT>(a, s); else break;
     case 2: return launchOne<METHOD, 2, NT>(a, s);
     case 3: return launchOne<METHOD, 3, NT>(a, s);
     case 4: return launchOne<METHOD, 4, NT>(a, s);
@@ -1123,6 +1347,13 @@ cudaError_t launchFused(const BitplaneArgs& a, cudaStream_t stream) {
   if (a.tokens < 1 || a.tokens > kFusedMaxTokens) return cudaErrorInvalidValue;
   const bool two = a.tokens > 8;
   if (a.method == kMethodLut) return two ? launchBits<kMethodLut, 2>(a, stream) : launchBits<kMethodLut, 1>(a, stream);
+  // AnyBCQ at one token with every 128-column quad in one group: binary mma on the planes,
+  // where measured faster on the H100 (README): from 4 bits on, and at 1-3 bits where CTAs hold
+  // several tiles to share the staging of x (more than 2 x SMs tiles). $ANYPREC_BCQ_PLANES=0|1
+  // overrides the choice (development comparisons).
+  static const int planesForced = [] { const char* e = std::getenv("ANYPREC_BCQ_PLANES"); return e ? std::atoi(e) : -1; }();
+  const bool planes = planesForced >= 0 ? planesForced > 0 : a.bits >= 4 || (a.rows + 15) / 16 > 2 * deviceSmCount();
+  if (a.tokens == 1 && a.groupSize % 128 == 0 && planes) return launchBits<kMethodBcqPlanes, 1>(a, stream);
   return two ? launchBits<kMethodBcq, 2>(a, stream) : launchBits<kMethodBcq, 1>(a, stream);
 }
 
