@@ -8,37 +8,26 @@
 #include <cstdint>
 #include <cuda_runtime.h>
 constexpr int ITERS = 4096, CHAINS = 4;
-__global__ void f16(float* out, uint32_t seed) {
-  uint32_t a0 = seed ^ threadIdx.x, a1 = a0 * 3, a2 = a0 * 5, a3 = a0 * 7, b0 = a0 * 11, b1 = a0 * 13;
-  float c[CHAINS][4] = {};
+enum Shape { kF16, kB1, kS8 };
+template <int SHAPE>
+__global__ void mmaLoop(float* out, uint32_t seed) {
+  const uint32_t a0 = seed ^ threadIdx.x, a1 = a0 * 3, a2 = a0 * 5, a3 = a0 * 7, b0 = a0 * 11, b1 = a0 * 13;
+  uint32_t c[CHAINS][4] = {};  // fp32 or s32 accumulators, as bits
   for (int i = 0; i < ITERS; ++i)
 #pragma unroll
-    for (int k = 0; k < CHAINS; ++k)
-      asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
-                   : "+f"(c[k][0]), "+f"(c[k][1]), "+f"(c[k][2]), "+f"(c[k][3]) : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
-  float s = 0; for (int k = 0; k < CHAINS; ++k) s += c[k][0] + c[k][1] + c[k][2] + c[k][3];
-  out[blockIdx.x * blockDim.x + threadIdx.x] = s;
-}
-__global__ void b1(float* out, uint32_t seed) {
-  uint32_t a0 = seed ^ threadIdx.x, a1 = a0 * 3, a2 = a0 * 5, a3 = a0 * 7, b0 = a0 * 11, b1 = a0 * 13;
-  int c[CHAINS][4] = {};
-  for (int i = 0; i < ITERS; ++i)
-#pragma unroll
-    for (int k = 0; k < CHAINS; ++k)
-      asm volatile("mma.sync.aligned.m16n8k256.row.col.s32.b1.b1.s32.and.popc {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
-                   : "+r"(c[k][0]), "+r"(c[k][1]), "+r"(c[k][2]), "+r"(c[k][3]) : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
-  int s = 0; for (int k = 0; k < CHAINS; ++k) s += c[k][0] + c[k][1] + c[k][2] + c[k][3];
-  out[blockIdx.x * blockDim.x + threadIdx.x] = (float)s;
-}
-__global__ void s8(float* out, uint32_t seed) {
-  uint32_t a0 = seed ^ threadIdx.x, a1 = a0 * 3, a2 = a0 * 5, a3 = a0 * 7, b0 = a0 * 11, b1 = a0 * 13;
-  int c[CHAINS][4] = {};
-  for (int i = 0; i < ITERS; ++i)
-#pragma unroll
-    for (int k = 0; k < CHAINS; ++k)
-      asm volatile("mma.sync.aligned.m16n8k32.row.col.s32.s8.s8.s32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
-                   : "+r"(c[k][0]), "+r"(c[k][1]), "+r"(c[k][2]), "+r"(c[k][3]) : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
-  int s = 0; for (int k = 0; k < CHAINS; ++k) s += c[k][0] + c[k][1] + c[k][2] + c[k][3];
+    for (int k = 0; k < CHAINS; ++k) {
+      if constexpr (SHAPE == kF16)
+        asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+                     : "+r"(c[k][0]), "+r"(c[k][1]), "+r"(c[k][2]), "+r"(c[k][3]) : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
+      else if constexpr (SHAPE == kB1)
+        asm volatile("mma.sync.aligned.m16n8k256.row.col.s32.b1.b1.s32.and.popc {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+                     : "+r"(c[k][0]), "+r"(c[k][1]), "+r"(c[k][2]), "+r"(c[k][3]) : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
+      else
+        asm volatile("mma.sync.aligned.m16n8k32.row.col.s32.s8.s8.s32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+                     : "+r"(c[k][0]), "+r"(c[k][1]), "+r"(c[k][2]), "+r"(c[k][3]) : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
+    }
+  uint32_t s = 0;  // keep every chain live
+  for (int k = 0; k < CHAINS; ++k) s ^= c[k][0] ^ c[k][1] ^ c[k][2] ^ c[k][3];
   out[blockIdx.x * blockDim.x + threadIdx.x] = (float)s;
 }
 template <typename K> void run(const char* name, K kernel, int warps) {
@@ -56,5 +45,9 @@ template <typename K> void run(const char* name, K kernel, int warps) {
   cudaFree(out);
 }
 int main() {
-  for (int w : {4, 8, 16}) { run("f16 m16n8k16", f16, w); run("b1 m16n8k256 and.popc", b1, w); run("s8 m16n8k32", s8, w); }
+  for (int w : {4, 8, 16}) {
+    run("f16 m16n8k16", mmaLoop<kF16>, w);
+    run("b1 m16n8k256 and.popc", mmaLoop<kB1>, w);
+    run("s8 m16n8k32", mmaLoop<kS8>, w);
+  }
 }
