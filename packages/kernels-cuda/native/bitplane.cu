@@ -398,11 +398,11 @@ __global__ void __launch_bounds__(warpsFor(BITS) * 32, ctasPerSmFor(BITS)) fused
   uint4* xs = smem + (size_t)S * ringStageBytes(BITS) / 16;
   // Only real tokens are staged; lanes of padding tokens read the last real one (their
   // output columns are never stored).
-  // Binary-mma AnyBCQ instead stages x bit-planes, [word of the slice][kXBits] u32, then per
-  // 128-column quad (sum x, unused), then the raw slice.
+  // Binary-mma AnyBCQ instead stages x bit-planes, [word of the slice][kXBits] u32, then the sum
+  // of x per 128-column quad, then the raw slice.
   uint32_t* xbits = reinterpret_cast<uint32_t*>(xs);
-  float2* quadInfo = reinterpret_cast<float2*>(xbits + (size_t)kp.segsPerCta * 16 * kXBits);
-  uint4* xraw = reinterpret_cast<uint4*>(quadInfo + (size_t)kp.segsPerCta * 4);
+  float* quadSum = reinterpret_cast<float*>(xbits + (size_t)kp.segsPerCta * 16 * kXBits);
+  uint4* xraw = reinterpret_cast<uint4*>(quadSum + (size_t)kp.segsPerCta * 4);
   float* outS = kPlanes ? reinterpret_cast<float*>(xraw + (size_t)kp.segsPerCta * 64)
                         : reinterpret_cast<float*>(xs + (size_t)kp.segsPerCta * 64 * tokens);
   uint16_t* lutS = reinterpret_cast<uint16_t*>(outS + NTOK * tileRows);
@@ -561,7 +561,7 @@ __global__ void __launch_bounds__(warpsFor(BITS) * 32, ctasPerSmFor(BITS)) fused
 #pragma unroll
         for (int d = 1; d < 16; d <<= 1) sum += __shfl_xor_sync(0xFFFFFFFFu, sum, d);  // 16 vectors = 1 quad
         xraw[v] = u[b];
-        if ((v & 15) == 0) quadInfo[v >> 4] = make_float2(sum, 0.f);
+        if ((v & 15) == 0) quadSum[v >> 4] = sum;
       }
     }
 #pragma unroll
@@ -879,7 +879,7 @@ __global__ void __launch_bounds__(warpsFor(BITS) * 32, ctasPerSmFor(BITS)) fused
       uint32_t xb[3];
 #pragma unroll
       for (int m = 0; m < 3; ++m) xb[m] = xbits[word * kXBits + 8 * m + g];
-      const float sumX = quadInfo[sg * 4 + i].x;
+      const float sumX = quadSum[sg * 4 + i];
       float sum0 = 0.f, sum1 = 0.f;  // sums of the scales of rows g, g + 8
 #pragma unroll
       for (int b = 0; b < BITS; ++b) {
@@ -1115,8 +1115,8 @@ cudaError_t launchOne(const BitplaneArgs& a, cudaStream_t stream) {
   const size_t rowBytes = (size_t)NTOK * 4 + (METHOD == kMethodLut ? (size_t(1) << BITS) * 2 : 0);  // outS + lutS per row
   const size_t stageBytes = ringStageBytes(BITS);
   // staged activations per 512-column segment (binary-mma AnyBCQ: 16 words x 24 bit-planes, the
-  // quads' sums and scales, the raw slice)
-  const size_t segBytes = METHOD == kMethodBcqPlanes ? 16 * kXBits * 4 + 4 * 8 + 1024 : (size_t)1024 * a.tokens;
+  // 4 quads' sums, the raw slice)
+  const size_t segBytes = METHOD == kMethodBcqPlanes ? 16 * kXBits * 4 + 4 * 4 + 1024 : (size_t)1024 * a.tokens;
   const size_t cap = (size_t)kSmemPerSm / perSm - 1024;  // shared memory per CTA at perSm CTAs per SM
   // Each warp parks two partial tiles of NTOK x 16 floats in its own ring slots at the end,
   // so slots x BITS KiB must hold 2 x NTOK x 64 bytes: two slots for 1-bit at 9..16 tokens.
