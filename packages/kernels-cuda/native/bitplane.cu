@@ -418,6 +418,12 @@ __global__ void __launch_bounds__(warpsFor(BITS) * 32, ctasPerSmFor(BITS)) fused
   uint4* myRing = ring + (size_t)warp * S * BITS * 64 + myChunk;
   const UnitCursor first{nseg > 0 ? uBegin / nseg : 0, nseg > 0 ? uBegin % nseg : 0};
   UnitCursor issueAt = first;  // unit of the next issue(j) call (j increases by one per call)
+  // Rows g and g + 8 of local tile tl, clamped to the matrix (rows past the end repeat the last
+  // one; their outputs are never stored).
+  auto laneRows = [&](int tl) {
+    const int rb = (tile0 + tl) * 16;
+    return make_int2(min(rb + g, rows - 1), min(rb + g + 8, rows - 1));
+  };
 
   // Copy this warp's j-th unit (words 4t..4t+3 of rows g and g+8 of its tile, every plane) into
   // ring slot j % S; always commits a group, so that group j is always this warp's j-th unit.
@@ -425,9 +431,9 @@ __global__ void __launch_bounds__(warpsFor(BITS) * 32, ctasPerSmFor(BITS)) fused
     if (j < mySegs && (ANYPREC_PROBE != 2 || j < S)) {  // probe 2: compute side only (reuses the first S units)
       const int tl = issueAt.tile, sg = issueAt.seg;
       issueAt.advance(nseg);
-      const int rb = (tile0 + tl) * 16;
-      const uint32_t* P0 = a.planes + (size_t)min(rb + g, rows - 1) * K32;
-      const uint32_t* P1 = a.planes + (size_t)min(rb + g + 8, rows - 1) * K32;
+      const int2 r = laneRows(tl);
+      const uint32_t* P0 = a.planes + (size_t)r.x * K32;
+      const uint32_t* P1 = a.planes + (size_t)r.y * K32;
       const int w0 = (seg0 + sg) * 16 + 4 * t;
       uint4* dst = myRing + (j % S) * BITS * 64;
       if (vec) {  // K32 % 4 == 0: a lane's 4 words are all inside the row or all past its end
@@ -461,8 +467,8 @@ __global__ void __launch_bounds__(warpsFor(BITS) * 32, ctasPerSmFor(BITS)) fused
   int preKey = -1;  // j * groups + group of what pre* hold
   const int groups = METHOD != kMethodLut ? (cols + a.groupSize - 1) / a.groupSize : 0;
   auto loadRaw = [&](int j, int tl, int grp) {
-    const int rb = (tile0 + tl) * 16;
-    const int r0 = min(rb + g, rows - 1), r1 = min(rb + g + 8, rows - 1);
+    const int2 r = laneRows(tl);
+    const int r0 = r.x, r1 = r.y;
     const uint16_t* s0 = a.table + ((size_t)r0 * groups + grp) * BITS;
     const uint16_t* s1 = a.table + ((size_t)r1 * groups + grp) * BITS;
 #pragma unroll
@@ -481,8 +487,8 @@ __global__ void __launch_bounds__(warpsFor(BITS) * 32, ctasPerSmFor(BITS)) fused
   constexpr int kPacked = kPlanes ? BITS + 1 : 1;
   uint32_t packedCur[kPacked], packedNext[kPacked];
   auto loadPacked = [&](int tl, int sg) {
-    const int rb = (tile0 + tl) * 16;
-    const size_t r0 = min(rb + g, rows - 1), r1 = min(rb + g + 8, rows - 1);
+    const int2 r = laneRows(tl);
+    const size_t r0 = r.x, r1 = r.y;
     const int grp = min(((seg0 + sg) * kSegCols + 128 * t) / a.groupSize, groups - 1);
     const uint16_t* s0 = a.table + (r0 * groups + grp) * BITS;
     const uint16_t* s1 = a.table + (r1 * groups + grp) * BITS;
