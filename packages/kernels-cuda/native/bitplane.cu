@@ -14,10 +14,10 @@
 //   nibble after a single shift, so a plane costs 2 integer ops per 8 weights and the
 //   3-bit index of 8 weights is one register of nibbles. The activations are permuted the
 //   same way once per CTA while being staged in shared memory.
-// - AnyBCQ at one token (groupSize % 128 == 0, where measured faster): no decode at all. The
-//   binary mma m16n8k256 (AND + popc) multiplies the plane words as stored by 24 bit-planes of
-//   x in fixed point (staged per CTA by a warp bit transpose), one plane at a time; the scales
-//   apply in fp32 per 128 columns (see mmaPopc).
+// - AnyBCQ at one token (groupSize % 128 == 0): no decode at all. The binary mma m16n8k256
+//   (AND + popc) multiplies the plane words as stored (two 128-column quads per A operand, as
+//   ldmatrix leaves them) by 24 bit-planes of x in fixed point (staged per CTA by a warp bit
+//   transpose), one plane and quad at a time; the scales apply in fp32 per 128 columns (see mmaPopc).
 // - Index -> fp16 through PRMT on an 8-entry table held in registers (FLUTE-like register
 //   LUT, here built per row for Any-Precision <= 3 bits and per (row, group, 3-plane
 //   chunk) for AnyBCQ, whose weight is linear in its planes so wider BCQ sums chunks).
@@ -61,6 +61,10 @@ namespace {
 #endif
 constexpr int warpsFor(int bits) { return bits <= 4 ? ANYPREC_NARROW_WARPS : 8; }
 constexpr int ctasPerSmFor(int bits) { return 16 / warpsFor(bits); }
+#ifndef ANYPREC_MIN_CTAS
+#define ANYPREC_MIN_CTAS 2  // CTAs per SM the registers are budgeted for, up to 4 bits (grid: ctasPerSmFor)
+#endif
+constexpr int minCtasFor(int bits) { return bits <= 4 ? ANYPREC_MIN_CTAS : ctasPerSmFor(bits); }
 constexpr int kSegCols = 512;                 // columns per unit (16 words)
 constexpr int kMaxCluster = 8;                // portable cluster size
 // Tuning knobs (compile-time; README lists what was measured).
@@ -98,7 +102,7 @@ constexpr int kMaxCluster = 8;                // portable cluster size
 #define ANYPREC_EARLY_TABLES 1  // copy Any-Precision row tables asynchronously before griddepcontrol.wait
 #endif
 #ifndef ANYPREC_PROBE
-#define ANYPREC_PROBE 0  // development: 1 = loads only, 2 = compute only (wrong results; bench/diag.sh)
+#define ANYPREC_PROBE 0  // development: 1 = loads only, 2 = compute only, 3 = binary kernel's staging without its transposes (wrong results)
 #endif
 #ifndef ANYPREC_TRACE
 #define ANYPREC_TRACE 0  // development: per-warp phase timestamps (ANYPREC_TRACE=1 at run time prints them)
@@ -247,14 +251,18 @@ __device__ __forceinline__ Tab8 bcqTabF(const float* scales, float offset) {
 constexpr int kMethodBcqPlanes = 2;  // kernel-internal method id (BitplaneArgs says kMethodBcq)
 constexpr int kXBits = 24;           // fixed-point bits of x (including the sign)
 
-// D = popc(A AND B) over k = 256, of which only the first 128 (a0, a1: rows g, g + 8, k-block t)
-// are used: every 128-column quad lies in one scale group (groupSize % 128 == 0).
-__device__ __forceinline__ void mmaPopc(int (&d)[4], uint32_t a0, uint32_t a1, uint32_t b0) {
+// D = popc(A AND B) over k = 256: a0, a1 = rows g, g + 8 of k-block t of the first 128 columns,
+// a2, a3 those of the second 128, b0 / b1 the n column g of each half. A holds two quads (two
+// 128-column blocks) of a plane and one of b0, b1 is zero, so each product covers one quad:
+// every quad lies in one scale group (groupSize % 128 == 0). Keeping both quads in A lets
+// ldmatrix write the operand in place; with one live half, every mma needed two copies and a
+// zeroing first (SASS: MOV, MOV, CS2R per mma; D may not overwrite A, hence "=&r").
+__device__ __forceinline__ void mmaPopc(int (&d)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
   asm volatile(
-      "mma.sync.aligned.m16n8k256.row.col.s32.b1.b1.s32.and.popc {%0,%1,%2,%3}, {%4,%5,%6,%6}, {%7,%7}, "
-      "{%6,%6,%6,%6};\n"
-      : "=r"(d[0]), "=r"(d[1]), "=r"(d[2]), "=r"(d[3])
-      : "r"(a0), "r"(a1), "r"(0u), "r"(b0));
+      "mma.sync.aligned.m16n8k256.row.col.s32.b1.b1.s32.and.popc {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+      "{%10,%10,%10,%10};\n"
+      : "=&r"(d[0]), "=&r"(d[1]), "=&r"(d[2]), "=&r"(d[3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1), "r"(0));
 }
 // Four 8x8 b16 matrices from shared memory: lane l gets 32-bit element l % 4 of row l / 4 of
 // each; lanes 8m..8m+7 address the rows of matrix m.
@@ -365,7 +373,7 @@ static_assert(ANYPREC_RING_MAX >= 1 && ANYPREC_RING_MAX <= 4, "cpAsyncWaitAtMost
 // activations each), outS [NTOK][tilesPerCta*16] f32, lutS [tilesPerCta*16][2^BITS] f16
 // (Any-Precision).
 template <int METHOD, int BITS, int NT>
-__global__ void __launch_bounds__(warpsFor(BITS) * 32, ctasPerSmFor(BITS)) fusedKernel(const KernelParams kp) {
+__global__ void __launch_bounds__(warpsFor(BITS) * 32, minCtasFor(BITS)) fusedKernel(const KernelParams kp) {
   constexpr int W = warpsFor(BITS);
   constexpr int kThreadsT = W * 32;
   constexpr int NTOK = 8 * NT;
@@ -427,15 +435,24 @@ __global__ void __launch_bounds__(warpsFor(BITS) * 32, ctasPerSmFor(BITS)) fused
 
   // Copy this warp's j-th unit (words 4t..4t+3 of rows g and g+8 of its tile, every plane) into
   // ring slot j % S; always commits a group, so that group j is always this warp's j-th unit.
+  // Issue bookkeeping kept incrementally (a unit's copies are ~4-16 instructions; the
+  // addresses cost ~60 more, a run-time modulo and 64-bit row products among them). Only in the
+  // binary kernel: the table kernels are short of registers (they spilled more with it).
+  int issueSlot = 0;   // = j % S for the next issue(j) (binary kernel)
+  int issueTile = -1;  // local tile whose row pointers P0, P1 hold (binary kernel)
+  const uint32_t *P0 = a.planes, *P1 = a.planes;
   auto issue = [&](int j) {
     if (j < mySegs && (ANYPREC_PROBE != 2 || j < S)) {  // probe 2: compute side only (reuses the first S units)
       const int tl = issueAt.tile, sg = issueAt.seg;
       issueAt.advance(nseg);
-      const int2 r = laneRows(tl);
-      const uint32_t* P0 = a.planes + (size_t)r.x * K32;
-      const uint32_t* P1 = a.planes + (size_t)r.y * K32;
+      if (!kPlanes || tl != issueTile) {
+        issueTile = tl;
+        const int2 r = laneRows(tl);
+        P0 = a.planes + (size_t)r.x * K32;
+        P1 = a.planes + (size_t)r.y * K32;
+      }
       const int w0 = (seg0 + sg) * 16 + 4 * t;
-      uint4* dst = myRing + (j % S) * BITS * 64;
+      uint4* dst = myRing + (kPlanes ? issueSlot : j % S) * BITS * 64;
       if (vec) {  // K32 % 4 == 0: a lane's 4 words are all inside the row or all past its end
         const bool ok = w0 < K32;
         const int wc = ok ? w0 : 0;
@@ -456,6 +473,7 @@ __global__ void __launch_bounds__(warpsFor(BITS) * 32, ctasPerSmFor(BITS)) fused
           }
       }
     }
+    if (kPlanes && ++issueSlot == S) issueSlot = 0;
     cpAsyncCommit();
   };
 
@@ -486,10 +504,14 @@ __global__ void __launch_bounds__(warpsFor(BITS) * 32, ctasPerSmFor(BITS)) fused
   // pass them round by shuffles (every quad lies in one group: groupSize % 128 == 0).
   constexpr int kPacked = kPlanes ? BITS + 1 : 1;
   uint32_t packedCur[kPacked], packedNext[kPacked];
+  // Group of quad q = q / (groupSize / 128), a shift where that is a power of two (no division).
+  const int quadsPerGroup = kPlanes ? max(1, a.groupSize / 128) : 1;
+  const int quadShift = (quadsPerGroup & (quadsPerGroup - 1)) == 0 ? __ffs(quadsPerGroup) - 1 : -1;
   auto loadPacked = [&](int tl, int sg) {
     const int2 r = laneRows(tl);
     const size_t r0 = r.x, r1 = r.y;
-    const int grp = min(((seg0 + sg) * kSegCols + 128 * t) / a.groupSize, groups - 1);
+    const int quad = (seg0 + sg) * 4 + t;
+    const int grp = min(quadShift >= 0 ? quad >> quadShift : quad / quadsPerGroup, groups - 1);
     const uint16_t* s0 = a.table + (r0 * groups + grp) * BITS;
     const uint16_t* s1 = a.table + (r1 * groups + grp) * BITS;
 #pragma unroll
@@ -534,7 +556,7 @@ __global__ void __launch_bounds__(warpsFor(BITS) * 32, ctasPerSmFor(BITS)) fused
 
   // ---- stage: permute this CTA's x slice (and copy row tables if not done early) ----
   // Binary-mma AnyBCQ: 2^(1-f) times the weights of lane (g, t)'s n columns 2t, 2t + 1.
-  float bitScale0 = 0.f, bitScale1 = 0.f;
+  float bitScale0 = 0.f;
   if constexpr (kPlanes) {
     // x of the slice (one token) in fixed point: |x| * 2^f < 2^23 with f from the slice's
     // largest |x|. Pass 1: the slice to shared memory with 16-byte loads (a thread's all in
@@ -583,7 +605,7 @@ __global__ void __launch_bounds__(warpsFor(BITS) * 32, ctasPerSmFor(BITS)) fused
     const float toFixed = ldexpf(1.f, f);
     // out += 2 * scale * 2^-f * x.plane; inf / NaN in x make the outputs NaN, not garbage
     const float bad = isfinite(amax) ? 1.f : __int_as_float(0x7FC00000);
-    bitScale0 = bad * ldexpf(1.f, 2 * t + 1 - f), bitScale1 = bad * ldexpf(1.f, 2 * t + 2 - f);
+    bitScale0 = bad * ldexpf(1.f, 2 * t + 1 - f);
     // per-lane constants of the transpose steps
     const uint32_t sel16 = lane & 16 ? 0x3276u : 0x5410u, sel8 = lane & 8 ? 0x3715u : 0x6240u;
     const uint32_t keep4 = lane & 4 ? 0xF0F0F0F0u : 0x0F0F0F0Fu, keep2 = lane & 2 ? 0xCCCCCCCCu : 0x33333333u;
@@ -600,7 +622,10 @@ __global__ void __launch_bounds__(warpsFor(BITS) * 32, ctasPerSmFor(BITS)) fused
       return (v & keep1) | (__funnelshift_l(y, y, rot1) & ~keep1);
     };
     const uint16_t* xh = reinterpret_cast<const uint16_t*>(xraw);
-    constexpr int kWords = 4;  // words per iteration, independent shuffle chains
+#ifndef ANYPREC_STAGE_WORDS
+#define ANYPREC_STAGE_WORDS 16  // staged words per warp per round (independent shuffle chains; 16 measured ~1% faster than 4)
+#endif
+    constexpr int kWords = ANYPREC_STAGE_WORDS;  // words per iteration, independent shuffle chains
     for (int base = warp; base < nseg * 16; base += W * kWords) {
       uint32_t fx[kWords];
 #pragma unroll
@@ -611,7 +636,11 @@ __global__ void __launch_bounds__(warpsFor(BITS) * 32, ctasPerSmFor(BITS)) fused
 #pragma unroll
       for (int k = 0; k < kWords; ++k) {
         const int wd = base + k * W;
+#if ANYPREC_PROBE == 3  // development: staging without the transposes (results are wrong)
+        const uint32_t word = fx[k];
+#else
         const uint32_t word = transpose(fx[k]);
+#endif
         if (wd < nseg * 16 && lane < kXBits) xbits[wd * kXBits + lane] = word;
       }
     }
@@ -846,26 +875,28 @@ __global__ void __launch_bounds__(warpsFor(BITS) * 32, ctasPerSmFor(BITS)) fused
     }
   };
 
-  // Binary-mma AnyBCQ unit: v0[b][i] / v1[b][i] = plane b's word 4i + t of rows g / g + 8 (see
-  // the ring read), so quad i (columns 128i.. of the segment, one group) is k-block t of three
-  // popc mmas, whose n columns are x bits 8m + g. Lane (g, t) accumulates, per row, scale *
-  // (its two columns' popcounts recombined over m) in popAcc, and (offset - sum of scales) *
-  // sum x in popCorr; settle() weights the two columns, sums the four lanes of a row
-  // and leaves the result where flush() and the parking expect token 0's outputs.
-  float popAcc[4] = {}, popCorr[2] = {};
+  // Binary-mma AnyBCQ unit: v0[b] / v1[b] = the A operands of quads 0, 1 / 2, 3 of plane b (see
+  // the ring read); quad i (columns 128i.. of the segment, one group) is k-block t of three popc
+  // mmas, whose n columns are x bits 8m + g. Lane (g, t) accumulates, per row, scale * (its two
+  // columns' popcounts recombined over m, column 2t + 1 at twice the weight of 2t) in popAcc,
+  // and (offset - sum of scales) * sum x in popCorr; settle() scales by the columns' bit
+  // weight, sums the four lanes of a row and leaves the result where flush() and the parking
+  // expect token 0's outputs. The recombined count is below 2^25 (128 x 3 x 65793): exact in
+  // int32, rounded at 2^-24 of itself when converted to fp32.
+  float popAcc[2] = {}, popCorr[2] = {};
   // Weight of m = 2's popcount in column 2t + 1 of lane t = 3 is bit 23 of x: negative.
-  const int topWeight1 = t == 3 ? -65536 : 65536;
+  const int topWeight1 = t == 3 ? -131072 : 131072;
   auto settle = [&]() {
     if constexpr (kPlanes) {
       // columns 2t, 2t + 1 hold x bits 2t + 8m and 2t + 1 + 8m (2^(8m) is in the recombination)
-      float r0 = bitScale0 * popAcc[0] + bitScale1 * popAcc[1], r1 = bitScale0 * popAcc[2] + bitScale1 * popAcc[3];
+      float r0 = bitScale0 * popAcc[0], r1 = bitScale0 * popAcc[1];
       r0 += __shfl_xor_sync(0xFFFFFFFFu, r0, 1), r1 += __shfl_xor_sync(0xFFFFFFFFu, r1, 1);
       r0 += __shfl_xor_sync(0xFFFFFFFFu, r0, 2), r1 += __shfl_xor_sync(0xFFFFFFFFu, r1, 2);
       accs[0][0][0] = r0 + popCorr[0], accs[0][0][2] = r1 + popCorr[1];
       accs[0][0][1] = accs[0][0][3] = 0.f;  // columns of padding tokens
 #pragma unroll
       for (int c = 1; c < kChains; ++c) accs[c][0][0] = accs[c][0][1] = accs[c][0][2] = accs[c][0][3] = 0.f;
-      popAcc[0] = popAcc[1] = popAcc[2] = popAcc[3] = popCorr[0] = popCorr[1] = 0.f;
+      popAcc[0] = popAcc[1] = popCorr[0] = popCorr[1] = 0.f;
     }
   };
   auto computePlanes = [&](int j, const uint32_t (&v0)[BITS][4], const uint32_t (&v1)[BITS][4]) {
@@ -894,12 +925,11 @@ __global__ void __launch_bounds__(warpsFor(BITS) * 32, ctasPerSmFor(BITS)) fused
         sum0 += sc.x, sum1 += sc.y;
         int d[3][4];
 #pragma unroll
-        for (int m = 0; m < 3; ++m) mmaPopc(d[m], v0[b][i], v1[b][i], xb[m]);
+        for (int m = 0; m < 3; ++m) mmaPopc(d[m], i < 2 ? v0[b] : v1[b], i & 1 ? 0u : xb[m], i & 1 ? xb[m] : 0u);
         // popcounts <= 128, so the recombined value stays below 2^24: exact in fp32
-        const int c0 = d[0][0] + 256 * d[1][0] + 65536 * d[2][0], c1 = d[0][1] + 256 * d[1][1] + topWeight1 * d[2][1];
-        const int c2 = d[0][2] + 256 * d[1][2] + 65536 * d[2][2], c3 = d[0][3] + 256 * d[1][3] + topWeight1 * d[2][3];
-        popAcc[0] += sc.x * (float)c0, popAcc[1] += sc.x * (float)c1;
-        popAcc[2] += sc.y * (float)c2, popAcc[3] += sc.y * (float)c3;
+        const int c0 = d[0][0] + 2 * d[0][1] + 256 * d[1][0] + 512 * d[1][1] + 65536 * d[2][0] + topWeight1 * d[2][1];
+        const int c1 = d[0][2] + 2 * d[0][3] + 256 * d[1][2] + 512 * d[1][3] + 65536 * d[2][2] + topWeight1 * d[2][3];
+        popAcc[0] += sc.x * (float)c0, popAcc[1] += sc.y * (float)c1;
       }
       const uint32_t uo = __shfl_sync(0xFFFFFFFFu, packedCur[BITS], (g << 2) | i);
       const float2 off = __half22float2(*reinterpret_cast<const __half2*>(&uo));
@@ -908,6 +938,7 @@ __global__ void __launch_bounds__(warpsFor(BITS) * 32, ctasPerSmFor(BITS)) fused
   };
 
   // ---- main loop: wait for unit j, move it to registers, refill its slot with j + S ----
+  int readSlot = 0;  // = j % S (binary kernel)
 #pragma unroll 1
   for (int j = 0; j < mySegs; ++j) {
     cpAsyncWaitAtMost(issued - j - 1);  // group j is complete
@@ -916,13 +947,15 @@ __global__ void __launch_bounds__(warpsFor(BITS) * 32, ctasPerSmFor(BITS)) fused
       // ldmatrix hands lane (g, t) word t of each of the 16-byte chunks of lanes (g, 0..3), i.e.
       // words t, 4 + t, 8 + t, 12 + t: every lane's copies must have landed (each waited for its own).
       __syncwarp();
-      const uint4* slot = ring + (size_t)warp * S * BITS * 64 + (j % S) * BITS * 64;
-      const int row = lane & 7, quad = lane >> 3;
-      const int chunk = (row << 2) | (quad ^ ((row >> 1) & 3));
+      // Matrix m (lanes 8m..8m+7 address its rows) is row half m & 1 of quad 2h + (m >> 1), so
+      // v0[p] (h = 0) is the mma A operand of quads 0, 1 and v1[p] (h = 1) that of quads 2, 3.
+      const uint4* slot = ring + (size_t)warp * S * BITS * 64 + readSlot * BITS * 64;
+      const int row = lane & 7, half = (lane >> 3) & 1, quad = lane >> 4;
+      const int chunk0 = (row << 2) | (quad ^ ((row >> 1) & 3)), chunk1 = (row << 2) | ((2 + quad) ^ ((row >> 1) & 3));
 #pragma unroll
       for (int p = 0; p < BITS; ++p) {
-        ldmatrixX4(v0[p], slot + (2 * p) * 32 + chunk);
-        ldmatrixX4(v1[p], slot + (2 * p + 1) * 32 + chunk);
+        ldmatrixX4(v0[p], slot + (2 * p + half) * 32 + chunk0);
+        ldmatrixX4(v1[p], slot + (2 * p + half) * 32 + chunk1);
       }
     } else {
       const uint4* src = myRing + (j % S) * BITS * 64;
@@ -933,6 +966,7 @@ __global__ void __launch_bounds__(warpsFor(BITS) * 32, ctasPerSmFor(BITS)) fused
         v1[p][0] = u1.x, v1[p][1] = u1.y, v1[p][2] = u1.z, v1[p][3] = u1.w;
       }
     }
+    if (kPlanes && ++readSlot == S) readSlot = 0;
     __syncwarp();  // orders the reads above before the asynchronous refill of the same slot
     while (issued <= j + S) issue(issued++);  // unit j's slot and any the first wave left empty
 #if ANYPREC_PROBE == 1  // development probe: memory side only (results are wrong)
@@ -1353,12 +1387,12 @@ cudaError_t launchFused(const BitplaneArgs& a, cudaStream_t stream) {
   if (a.tokens < 1 || a.tokens > kFusedMaxTokens) return cudaErrorInvalidValue;
   const bool two = a.tokens > 8;
   if (a.method == kMethodLut) return two ? launchBits<kMethodLut, 2>(a, stream) : launchBits<kMethodLut, 1>(a, stream);
-  // AnyBCQ at one token with every 128-column quad in one group: binary mma on the planes,
-  // where measured faster on the H100 (README): from 4 bits on, and at 1-3 bits where CTAs hold
-  // several tiles to share the staging of x (more than 2 x SMs tiles). $ANYPREC_BCQ_PLANES=0|1
-  // overrides the choice (development comparisons).
+  // AnyBCQ at one token with every 128-column quad in one group: binary mma on the planes. It
+  // measured faster than the table kernel on the H100 everywhere but 4096x11008 at 3 bits (5%
+  // slower; README), so it is not chosen by shape. $ANYPREC_BCQ_PLANES=0|1 overrides the choice
+  // (development comparisons).
   static const int planesForced = [] { const char* e = std::getenv("ANYPREC_BCQ_PLANES"); return e ? std::atoi(e) : -1; }();
-  const bool planes = planesForced >= 0 ? planesForced > 0 : a.bits >= 4 || (a.rows + 15) / 16 > 2 * deviceSmCount();
+  const bool planes = planesForced != 0;
   if (a.tokens == 1 && a.groupSize % 128 == 0 && planes) return launchBits<kMethodBcqPlanes, 1>(a, stream);
   return two ? launchBits<kMethodBcq, 2>(a, stream) : launchBits<kMethodBcq, 1>(a, stream);
 }

@@ -24,6 +24,8 @@ const SMALL = [
   { name: 'odd 100x544', rows: 100, cols: 544, groupSize: 96 },
   { name: 'odd 129x1056', rows: 129, cols: 1056, groupSize: 128 },
   { name: 'odd 77x2080 (g256)', rows: 77, cols: 2080, groupSize: 256 },
+  // groups of three 128-column quads that straddle 512-column segments; last group partial
+  { name: 'odd 45x1664 (g384)', rows: 45, cols: 1664, groupSize: 384 },
   // few rows, long rows: the cost model splits K over a cluster even at one token
   { name: 'split-K 40x12288', rows: 40, cols: 12288, groupSize: 128 },
 ];
