@@ -436,23 +436,24 @@ __global__ void __launch_bounds__(warpsFor(BITS) * 32, minCtasFor(BITS)) fusedKe
   // Copy this warp's j-th unit (words 4t..4t+3 of rows g and g+8 of its tile, every plane) into
   // ring slot j % S; always commits a group, so that group j is always this warp's j-th unit.
   // Issue bookkeeping kept incrementally (a unit's copies are ~4-16 instructions; the
-  // addresses cost ~60 more, a run-time modulo and 64-bit row products among them). Only in the
-  // binary kernel: the table kernels are short of registers (they spilled more with it).
-  int issueSlot = 0;   // = j % S for the next issue(j) (binary kernel)
-  int issueTile = -1;  // local tile whose row pointers P0, P1 hold (binary kernel)
+  // addresses cost ~60 more, a run-time modulo and 64-bit row products among them). Not in the
+  // AnyBCQ table kernel nor at 9..16 tokens: those are short of registers (they spilled more).
+  constexpr bool kLean = kPlanes || (METHOD == kMethodLut && NT == 1);
+  int issueSlot = 0;   // = j % S for the next issue(j) (kLean)
+  int issueTile = -1;  // local tile whose row pointers P0, P1 hold (kLean)
   const uint32_t *P0 = a.planes, *P1 = a.planes;
   auto issue = [&](int j) {
     if (j < mySegs && (ANYPREC_PROBE != 2 || j < S)) {  // probe 2: compute side only (reuses the first S units)
       const int tl = issueAt.tile, sg = issueAt.seg;
       issueAt.advance(nseg);
-      if (!kPlanes || tl != issueTile) {
+      if (!kLean || tl != issueTile) {
         issueTile = tl;
         const int2 r = laneRows(tl);
         P0 = a.planes + (size_t)r.x * K32;
         P1 = a.planes + (size_t)r.y * K32;
       }
       const int w0 = (seg0 + sg) * 16 + 4 * t;
-      uint4* dst = myRing + (kPlanes ? issueSlot : j % S) * BITS * 64;
+      uint4* dst = myRing + (kLean ? issueSlot : j % S) * BITS * 64;
       if (vec) {  // K32 % 4 == 0: a lane's 4 words are all inside the row or all past its end
         const bool ok = w0 < K32;
         const int wc = ok ? w0 : 0;
@@ -473,7 +474,7 @@ __global__ void __launch_bounds__(warpsFor(BITS) * 32, minCtasFor(BITS)) fusedKe
           }
       }
     }
-    if (kPlanes && ++issueSlot == S) issueSlot = 0;
+    if (kLean && ++issueSlot == S) issueSlot = 0;
     cpAsyncCommit();
   };
 
@@ -938,7 +939,7 @@ __global__ void __launch_bounds__(warpsFor(BITS) * 32, minCtasFor(BITS)) fusedKe
   };
 
   // ---- main loop: wait for unit j, move it to registers, refill its slot with j + S ----
-  int readSlot = 0;  // = j % S (binary kernel)
+  int readSlot = 0;  // = j % S (kLean)
 #pragma unroll 1
   for (int j = 0; j < mySegs; ++j) {
     cpAsyncWaitAtMost(issued - j - 1);  // group j is complete
@@ -958,7 +959,7 @@ __global__ void __launch_bounds__(warpsFor(BITS) * 32, minCtasFor(BITS)) fusedKe
         ldmatrixX4(v1[p], slot + (2 * p + half) * 32 + chunk1);
       }
     } else {
-      const uint4* src = myRing + (j % S) * BITS * 64;
+      const uint4* src = myRing + (kLean ? readSlot : j % S) * BITS * 64;
 #pragma unroll
       for (int p = 0; p < BITS; ++p) {
         const uint4 u0 = src[(2 * p) * 32], u1 = src[(2 * p + 1) * 32];
@@ -966,7 +967,7 @@ __global__ void __launch_bounds__(warpsFor(BITS) * 32, minCtasFor(BITS)) fusedKe
         v1[p][0] = u1.x, v1[p][1] = u1.y, v1[p][2] = u1.z, v1[p][3] = u1.w;
       }
     }
-    if (kPlanes && ++readSlot == S) readSlot = 0;
+    if (kLean && ++readSlot == S) readSlot = 0;
     __syncwarp();  // orders the reads above before the asynchronous refill of the same slot
     while (issued <= j + S) issue(issued++);  // unit j's slot and any the first wave left empty
 #if ANYPREC_PROBE == 1  // development probe: memory side only (results are wrong)
