@@ -436,9 +436,10 @@ __global__ void __launch_bounds__(warpsFor(BITS) * 32, minCtasFor(BITS)) fusedKe
   // Copy this warp's j-th unit (words 4t..4t+3 of rows g and g+8 of its tile, every plane) into
   // ring slot j % S; always commits a group, so that group j is always this warp's j-th unit.
   // Issue bookkeeping kept incrementally (a unit's copies are ~4-16 instructions; the
-  // addresses cost ~60 more, a run-time modulo and 64-bit row products among them). Not in the
-  // AnyBCQ table kernel nor at 9..16 tokens: those are short of registers (they spilled more).
-  constexpr bool kLean = kPlanes || (METHOD == kMethodLut && NT == 1);
+  // addresses cost ~60 more, a run-time modulo and 64-bit row products among them). Not at
+  // 9..16 tokens nor in the AnyBCQ table kernel above 3 bits: those spilled more with it
+  // (5-8 bits) or measured no faster (4 bits).
+  constexpr bool kLean = kPlanes || (NT == 1 && (METHOD == kMethodLut || BITS <= 3));
   int issueSlot = 0;   // = j % S for the next issue(j) (kLean)
   int issueTile = -1;  // local tile whose row pointers P0, P1 hold (kLean)
   const uint32_t *P0 = a.planes, *P1 = a.planes;
