@@ -101,6 +101,9 @@ constexpr int kMaxCluster = 8;                // portable cluster size
 #ifndef ANYPREC_EARLY_TABLES
 #define ANYPREC_EARLY_TABLES 1  // copy Any-Precision row tables asynchronously before griddepcontrol.wait
 #endif
+#ifndef ANYPREC_STAGE_WORDS
+#define ANYPREC_STAGE_WORDS 16  // binary-mma AnyBCQ: x words each warp transposes per round (16 measured ~1% faster than 4)
+#endif
 #ifndef ANYPREC_PROBE
 #define ANYPREC_PROBE 0  // development: 1 = loads only, 2 = compute only, 3 = binary kernel's staging without its transposes (wrong results)
 #endif
@@ -624,9 +627,6 @@ __global__ void __launch_bounds__(warpsFor(BITS) * 32, minCtasFor(BITS)) fusedKe
       return (v & keep1) | (__funnelshift_l(y, y, rot1) & ~keep1);
     };
     const uint16_t* xh = reinterpret_cast<const uint16_t*>(xraw);
-#ifndef ANYPREC_STAGE_WORDS
-#define ANYPREC_STAGE_WORDS 16  // staged words per warp per round (independent shuffle chains; 16 measured ~1% faster than 4)
-#endif
     constexpr int kWords = ANYPREC_STAGE_WORDS;  // words per iteration, independent shuffle chains
     for (int base = warp; base < nseg * 16; base += W * kWords) {
       uint32_t fx[kWords];
@@ -928,7 +928,7 @@ __global__ void __launch_bounds__(warpsFor(BITS) * 32, minCtasFor(BITS)) fusedKe
         int d[3][4];
 #pragma unroll
         for (int m = 0; m < 3; ++m) mmaPopc(d[m], i < 2 ? v0[b] : v1[b], i & 1 ? 0u : xb[m], i & 1 ? xb[m] : 0u);
-        // popcounts <= 128, so the recombined value stays below 2^24: exact in fp32
+        // popcounts <= 128: the recombined count is exact in int32 (below 2^25, see popAcc)
         const int c0 = d[0][0] + 2 * d[0][1] + 256 * d[1][0] + 512 * d[1][1] + 65536 * d[2][0] + topWeight1 * d[2][1];
         const int c1 = d[0][2] + 2 * d[0][3] + 256 * d[1][2] + 512 * d[1][3] + 65536 * d[2][2] + topWeight1 * d[2][3];
         popAcc[0] += sc.x * (float)c0, popAcc[1] += sc.y * (float)c1;
@@ -946,8 +946,8 @@ __global__ void __launch_bounds__(warpsFor(BITS) * 32, minCtasFor(BITS)) fusedKe
     cpAsyncWaitAtMost(issued - j - 1);  // group j is complete
     uint32_t v0[BITS][4], v1[BITS][4];
     if constexpr (kPlanes) {
-      // ldmatrix hands lane (g, t) word t of each of the 16-byte chunks of lanes (g, 0..3), i.e.
-      // words t, 4 + t, 8 + t, 12 + t: every lane's copies must have landed (each waited for its own).
+      // ldmatrix hands each lane words that other lanes copied: every lane's copies must have
+      // landed (each waited for its own).
       __syncwarp();
       // Matrix m (lanes 8m..8m+7 address its rows) is row half m & 1 of quad 2h + (m >> 1), so
       // v0[p] (h = 0) is the mma A operand of quads 0, 1 and v1[p] (h = 1) that of quads 2, 3.
