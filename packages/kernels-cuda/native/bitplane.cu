@@ -560,8 +560,9 @@ __global__ void __launch_bounds__(warpsFor(BITS) * 32, minCtasFor(BITS)) fusedKe
   tracePhase(kp, 1);
 
   // ---- stage: permute this CTA's x slice (and copy row tables if not done early) ----
-  // Binary-mma AnyBCQ: 2^(1-f) times the weights of lane (g, t)'s n columns 2t, 2t + 1.
-  float bitScale0 = 0.f;
+  // Binary-mma AnyBCQ: 2^(1-f) times the bit weight of lane (g, t)'s n column 2t (its column
+  // 2t + 1, at twice that, is already folded into the recombined counts).
+  float bitScale = 0.f;
   if constexpr (kPlanes) {
     // x of the slice (one token) in fixed point: |x| * 2^f < 2^23 with f from the slice's
     // largest |x|. Pass 1: the slice to shared memory with 16-byte loads (a thread's all in
@@ -610,7 +611,7 @@ __global__ void __launch_bounds__(warpsFor(BITS) * 32, minCtasFor(BITS)) fusedKe
     const float toFixed = ldexpf(1.f, f);
     // out += 2 * scale * 2^-f * x.plane; inf / NaN in x make the outputs NaN, not garbage
     const float bad = isfinite(amax) ? 1.f : __int_as_float(0x7FC00000);
-    bitScale0 = bad * ldexpf(1.f, 2 * t + 1 - f);
+    bitScale = bad * ldexpf(1.f, 2 * t + 1 - f);
     // per-lane constants of the transpose steps
     const uint32_t sel16 = lane & 16 ? 0x3276u : 0x5410u, sel8 = lane & 8 ? 0x3715u : 0x6240u;
     const uint32_t keep4 = lane & 4 ? 0xF0F0F0F0u : 0x0F0F0F0Fu, keep2 = lane & 2 ? 0xCCCCCCCCu : 0x33333333u;
@@ -891,7 +892,7 @@ __global__ void __launch_bounds__(warpsFor(BITS) * 32, minCtasFor(BITS)) fusedKe
   auto settle = [&]() {
     if constexpr (kPlanes) {
       // columns 2t, 2t + 1 hold x bits 2t + 8m and 2t + 1 + 8m (2^(8m) is in the recombination)
-      float r0 = bitScale0 * popAcc[0], r1 = bitScale0 * popAcc[1];
+      float r0 = bitScale * popAcc[0], r1 = bitScale * popAcc[1];
       r0 += __shfl_xor_sync(0xFFFFFFFFu, r0, 1), r1 += __shfl_xor_sync(0xFFFFFFFFu, r1, 1);
       r0 += __shfl_xor_sync(0xFFFFFFFFu, r0, 2), r1 += __shfl_xor_sync(0xFFFFFFFFu, r1, 2);
       accs[0][0][0] = r0 + popCorr[0], accs[0][0][2] = r1 + popCorr[1];
