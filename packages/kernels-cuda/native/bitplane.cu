@@ -43,6 +43,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <map>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -98,6 +99,12 @@ constexpr int kMaxCluster = 8;                // portable cluster size
 #ifndef ANYPREC_FIRST_WAVE
 #define ANYPREC_FIRST_WAVE 0  // units each warp requests before griddepcontrol.wait (0 = a full ring)
 #endif
+#ifndef ANYPREC_PLANES_FIRST_WAVE
+#define ANYPREC_PLANES_FIRST_WAVE 1  // the same for the AnyBCQ binary-mma kernel (0 = a full ring)
+#endif
+#ifndef ANYPREC_TOPUP
+#define ANYPREC_TOPUP 1  // slots a partial first wave left empty are requested right after the activation loads
+#endif
 #ifndef ANYPREC_EARLY_TABLES
 #define ANYPREC_EARLY_TABLES 1  // copy Any-Precision row tables asynchronously before griddepcontrol.wait
 #endif
@@ -130,6 +137,22 @@ __device__ __forceinline__ uint32_t h2u(__half2 h) { return *reinterpret_cast<ui
 
 // PRMT with the hardware's selector semantics (__byte_perm masks each selector nibble to 3
 // bits first, one LOP3 per call). Every selector here has bit 3 of each nibble clear.
+// ORDERED: a 16-bit global load and a PRMT that stay where they are written relative to other
+// volatile asm (copies, barriers), so that a load's first use is not moved up to the load.
+template <bool ORDERED>
+__device__ __forceinline__ uint32_t ldgU16(const uint16_t* p) {
+  if constexpr (!ORDERED) return __ldg(p);
+  uint32_t v;
+  asm volatile("ld.global.nc.u16 %0, [%1];\n" : "=r"(v) : "l"(p));
+  return v;
+}
+template <bool ORDERED>
+__device__ __forceinline__ uint32_t packHalves(uint32_t lo, uint32_t hi) {
+  if constexpr (!ORDERED) return lo | (hi << 16);
+  uint32_t r;
+  asm volatile("prmt.b32 %0, %1, %2, 0x5410;\n" : "=r"(r) : "r"(lo), "r"(hi));
+  return r;
+}
 __device__ __forceinline__ uint32_t prmt(uint32_t lo, uint32_t hi, uint32_t sel) {
   uint32_t r;
   asm("prmt.b32 %0, %1, %2, %3;\n" : "=r"(r) : "r"(lo), "r"(hi), "r"(sel));
@@ -508,11 +531,24 @@ __global__ void __launch_bounds__(warpsFor(BITS) * 32, minCtasFor(BITS)) fusedKe
   // unit) for rows g and g + 8 as fp16 pairs, one unit ahead; the four lanes of a row pair
   // pass them round by shuffles (every quad lies in one group: groupSize % 128 == 0).
   constexpr int kPacked = kPlanes ? BITS + 1 : 1;
-  uint32_t packedCur[kPacked], packedNext[kPacked];
+  uint32_t packedCur[kPacked];
   // Group of quad q = q / (groupSize / 128), a shift where that is a power of two (no division).
   const int quadsPerGroup = kPlanes ? max(1, a.groupSize / 128) : 1;
   const int quadShift = (quadsPerGroup & (quadsPerGroup - 1)) == 0 ? __ffs(quadsPerGroup) - 1 : -1;
-  auto loadPacked = [&](int tl, int sg) {
+  // Loading (fp16 bits of rows g, g + 8) and packing are separate steps, and both are volatile
+  // asm so that neither the compiler nor ptxas moves the packing next to the loads: a use right
+  // after the loads stalls the warp until they return. The first unit's loads go out before the
+  // plane copies and are packed after staging (packing them at once stalled every warp behind
+  // the full ring of copies it had just requested: Nsight Compute, one 14336x4096 2-bit launch,
+  // a quarter of all stall samples on that one instruction before griddepcontrol.wait); later
+  // units' are loaded while the unit before them computes and packed when they start (up to 4
+  // bits; wider kernels pack at once with plain loads, as the extra live registers and the
+  // fixed order made them spill more: 8-bit spill stores 48 -> 136-192 bytes, sum 1.14 -> 1.05 x).
+  constexpr bool kDeferPack = BITS <= 4;
+  using RawHalf = std::conditional_t<kDeferPack, uint32_t, uint16_t>;
+  RawHalf rawP[2][kPacked];
+  uint32_t packedNext[kPlanes && !kDeferPack ? kPacked : 1];
+  auto loadPackedBits = [&](int tl, int sg) {
     const int2 r = laneRows(tl);
     const size_t r0 = r.x, r1 = r.y;
     const int quad = (seg0 + sg) * 4 + t;
@@ -520,9 +556,13 @@ __global__ void __launch_bounds__(warpsFor(BITS) * 32, minCtasFor(BITS)) fusedKe
     const uint16_t* s0 = a.table + (r0 * groups + grp) * BITS;
     const uint16_t* s1 = a.table + (r1 * groups + grp) * BITS;
 #pragma unroll
-    for (int b = 0; b < kPacked - 1; ++b) packedNext[b] = (uint32_t)__ldg(s0 + b) | ((uint32_t)__ldg(s1 + b) << 16);
-    packedNext[kPacked - 1] =
-        a.offsets ? (uint32_t)__ldg(a.offsets + r0 * groups + grp) | ((uint32_t)__ldg(a.offsets + r1 * groups + grp) << 16) : 0u;
+    for (int b = 0; b < kPacked - 1; ++b) rawP[0][b] = ldgU16<kDeferPack>(s0 + b), rawP[1][b] = ldgU16<kDeferPack>(s1 + b);
+    rawP[0][kPacked - 1] = a.offsets ? ldgU16<kDeferPack>(a.offsets + r0 * groups + grp) : 0u;
+    rawP[1][kPacked - 1] = a.offsets ? ldgU16<kDeferPack>(a.offsets + r1 * groups + grp) : 0u;
+  };
+  auto packLoaded = [&](uint32_t* packed) {
+#pragma unroll
+    for (int b = 0; b < kPacked; ++b) packed[b] = packHalves<kDeferPack>(rawP[0][b], rawP[1][b]);
   };
 
   tracePhase(kp, 0);
@@ -547,14 +587,28 @@ __global__ void __launch_bounds__(warpsFor(BITS) * 32, minCtasFor(BITS)) fusedKe
   }
   // The first wave: a full ring, or fewer units so that each warp's first unit lands sooner
   // (a unit is complete only when the last of its copies is, and the whole wave shares DRAM).
-  const int firstWave = ANYPREC_FIRST_WAVE > 0 ? min(ANYPREC_FIRST_WAVE, S) : S;
+  // The binary-mma kernel requests one unit per warp first and the rest of its ring once its
+  // activation loads are out, so that those wait behind less (AnyBCQ sums 3.04 / 2.53 -> 3.09 /
+  // 2.68 at 2 / 3 bits against a full first wave, one device call; 4 bits have one slot). The
+  // table kernels measured no gain from it (Any-Precision 3-bit 2.69 -> 2.68).
+  constexpr int kFirstWaveUnits = kPlanes ? ANYPREC_PLANES_FIRST_WAVE : ANYPREC_FIRST_WAVE;
+  constexpr bool kTopUp = kFirstWaveUnits > 0 && ANYPREC_TOPUP;
+  const int firstWave = kFirstWaveUnits > 0 ? min(kFirstWaveUnits, S) : S;
   int issued = 0;  // units (= ring commit groups) issued so far
+  // Binary-mma AnyBCQ: the first unit's scales are requested ahead of the copies (loadPackedBits).
+  if constexpr (kPlanes)
+    if (mySegs > 0) loadPackedBits(first.tile, first.seg);
 #pragma unroll 1
   for (; issued < firstWave; ++issued) issue(issued);
   if constexpr (kPrefetchScales)
     if (mySegs > 0) loadRaw(0, first.tile, firstGroupOf(first.seg));
-  if constexpr (kPlanes)
-    if (mySegs > 0) loadPacked(first.tile, first.seg);
+  // Slots a partial first wave left empty are requested as soon as the activation loads are
+  // out; idempotent.
+  auto topUp = [&]() {
+    if constexpr (kTopUp)
+#pragma unroll 1
+      for (; issued < S; ++issued) issue(issued);
+  };
   gridDependencyWait();
   allowDependentLaunch();
   tracePhase(kp, 1);
@@ -581,6 +635,7 @@ __global__ void __launch_bounds__(warpsFor(BITS) * 32, minCtasFor(BITS)) fusedKe
         const int v = base + b * kThreadsT;
         u[b] = v < sliceVecs ? __ldg(xrow + v) : make_uint4(0, 0, 0, 0);
       }
+      topUp();
 #pragma unroll
       for (int b = 0; b < kBatch; ++b) {
         const int v = base + b * kThreadsT;
@@ -664,6 +719,7 @@ __global__ void __launch_bounds__(warpsFor(BITS) * 32, minCtasFor(BITS)) fusedKe
 #pragma unroll
         for (int q = 0; q < 4; ++q) u[b][q] = ok ? __ldg(src + q) : make_uint4(0, 0, 0, 0);
       }
+      topUp();
 #pragma unroll
       for (int b = 0; b < kStageBatch; ++b) {
         const int item = base + b * kThreadsT;
@@ -688,8 +744,9 @@ __global__ void __launch_bounds__(warpsFor(BITS) * 32, minCtasFor(BITS)) fusedKe
       }
     }
   }
+  topUp();  // threads without activation loads
   if constexpr (kEarlyTables) {
-    cpAsyncWaitAtMost(firstWave);  // the table group (older than the first wave's ring groups)
+    cpAsyncWaitAtMost(kTopUp ? issued : firstWave);  // the table group (older than every ring group)
   } else if constexpr (METHOD == kMethodLut) {
     // Row tables of the CTA's tiles (E/2 words per row; rows past the end read as zeros).
     const uint32_t* src = reinterpret_cast<const uint32_t*>(a.table);
@@ -702,6 +759,7 @@ __global__ void __launch_bounds__(warpsFor(BITS) * 32, minCtasFor(BITS)) fusedKe
   }
   __syncthreads();
   tracePhase(kp, 2);
+  if constexpr (kPlanes && !kDeferPack) packLoaded(packedNext);  // loaded before the first wave
 
   constexpr int kChains = ANYPREC_ACC_CHAINS;
   Tab8 tab0[kChunks], tab1[kChunks];
@@ -910,9 +968,14 @@ __global__ void __launch_bounds__(warpsFor(BITS) * 32, minCtasFor(BITS)) fusedKe
       flush();
       accTile = tl;
     }
+    if constexpr (kDeferPack) {
+      packLoaded(packedCur);  // this unit's scales, loaded while the unit before it computed
+      if (j + 1 < mySegs) loadPackedBits(at.tile, at.seg);
+    } else {
 #pragma unroll
-    for (int b = 0; b < kPacked; ++b) packedCur[b] = packedNext[b];
-    if (j + 1 < mySegs) loadPacked(at.tile, at.seg);
+      for (int b = 0; b < kPacked; ++b) packedCur[b] = packedNext[b];
+      if (j + 1 < mySegs) loadPackedBits(at.tile, at.seg), packLoaded(packedNext);
+    }
 #pragma unroll
     for (int i = 0; i < 4; ++i) {
       const int word = sg * 16 + 4 * i + t;  // this lane's k-block of quad i
