@@ -146,6 +146,7 @@ __device__ __forceinline__ uint32_t ldgU16(const uint16_t* p) {
   asm volatile("ld.global.nc.u16 %0, [%1];\n" : "=r"(v) : "l"(p));
   return v;
 }
+__device__ __forceinline__ float halfBits(uint32_t bits) { return __half2float(__ushort_as_half((unsigned short)bits)); }
 template <bool ORDERED>
 __device__ __forceinline__ uint32_t packHalves(uint32_t lo, uint32_t hi) {
   if constexpr (!ORDERED) return lo | (hi << 16);
@@ -509,7 +510,10 @@ __global__ void __launch_bounds__(warpsFor(BITS) * 32, minCtasFor(BITS)) fusedKe
   constexpr int kRawBits = METHOD == kMethodBcq ? BITS : 1;  // (table path only)
   // Prefetching keeps a second set of scales live; wider widths would spill registers.
   constexpr bool kPrefetchScales = METHOD == kMethodBcq && BITS <= 5;
-  float preS0[kRawBits], preS1[kRawBits], preO0 = 0.f, preO1 = 0.f;
+  // fp16 bits, converted where the tables are built: the loads of the next unit's scales then
+  // have a whole unit to return instead of stalling the warp at once (volatile loads, so that the
+  // conversion is not moved up to them).
+  uint32_t preS0[kRawBits], preS1[kRawBits], preO0 = 0u, preO1 = 0u;
   int preKey = -1;  // j * groups + group of what pre* hold
   const int groups = METHOD != kMethodLut ? (cols + a.groupSize - 1) / a.groupSize : 0;
   auto loadRaw = [&](int j, int tl, int grp) {
@@ -519,11 +523,11 @@ __global__ void __launch_bounds__(warpsFor(BITS) * 32, minCtasFor(BITS)) fusedKe
     const uint16_t* s1 = a.table + ((size_t)r1 * groups + grp) * BITS;
 #pragma unroll
     for (int k = 0; k < kRawBits; ++k) {
-      preS0[k] = __half2float(__ushort_as_half(__ldg(s0 + k)));
-      preS1[k] = __half2float(__ushort_as_half(__ldg(s1 + k)));
+      preS0[k] = ldgU16<kPrefetchScales>(s0 + k);
+      preS1[k] = ldgU16<kPrefetchScales>(s1 + k);
     }
-    preO0 = a.offsets ? __half2float(__ushort_as_half(__ldg(a.offsets + (size_t)r0 * groups + grp))) : 0.f;
-    preO1 = a.offsets ? __half2float(__ushort_as_half(__ldg(a.offsets + (size_t)r1 * groups + grp))) : 0.f;
+    preO0 = a.offsets ? ldgU16<kPrefetchScales>(a.offsets + (size_t)r0 * groups + grp) : 0u;
+    preO1 = a.offsets ? ldgU16<kPrefetchScales>(a.offsets + (size_t)r1 * groups + grp) : 0u;
     preKey = j * groups + grp;
   };
   auto firstGroupOf = [&](int sg) { return min(((seg0 + sg) * 16 + 4 * t) * 32 / a.groupSize, groups - 1); };
@@ -844,21 +848,25 @@ __global__ void __launch_bounds__(warpsFor(BITS) * 32, minCtasFor(BITS)) fusedKe
         if (key != curKey) {
           curKey = key;
           if (key != preKey) loadRaw(j, tl, grp);
+          float sc0[kRawBits], sc1[kRawBits];
+#pragma unroll
+          for (int k = 0; k < kRawBits; ++k) sc0[k] = halfBits(preS0[k]), sc1[k] = halfBits(preS1[k]);
+          const float off0 = halfBits(preO0), off1 = halfBits(preO1);
           if constexpr (kBcq16) {
-            tab0[0] = bcqTabF<1, 3>(preS0, preO0 - preS0[0]);
-            tab0[1] = bcqTabF<1, 3>(preS0, preO0 + preS0[0]);
-            tab1[0] = bcqTabF<1, 3>(preS1, preO1 - preS1[0]);
-            tab1[1] = bcqTabF<1, 3>(preS1, preO1 + preS1[0]);
+            tab0[0] = bcqTabF<1, 3>(sc0, off0 - sc0[0]);
+            tab0[1] = bcqTabF<1, 3>(sc0, off0 + sc0[0]);
+            tab1[0] = bcqTabF<1, 3>(sc1, off1 - sc1[0]);
+            tab1[1] = bcqTabF<1, 3>(sc1, off1 + sc1[0]);
           } else {
-            tab0[0] = bcqTabF<0, (BITS < 3 ? BITS : 3)>(preS0, preO0);
-            tab1[0] = bcqTabF<0, (BITS < 3 ? BITS : 3)>(preS1, preO1);
+            tab0[0] = bcqTabF<0, (BITS < 3 ? BITS : 3)>(sc0, off0);
+            tab1[0] = bcqTabF<0, (BITS < 3 ? BITS : 3)>(sc1, off1);
             if constexpr (kChunks > 1) {
-              tab0[1] = bcqTabF<3, (BITS - 3 < 3 ? BITS - 3 : 3)>(preS0, 0.f);
-              tab1[1] = bcqTabF<3, (BITS - 3 < 3 ? BITS - 3 : 3)>(preS1, 0.f);
+              tab0[1] = bcqTabF<3, (BITS - 3 < 3 ? BITS - 3 : 3)>(sc0, 0.f);
+              tab1[1] = bcqTabF<3, (BITS - 3 < 3 ? BITS - 3 : 3)>(sc1, 0.f);
             }
             if constexpr (kChunks > 2) {
-              tab0[2] = bcqTabF<6, BITS - 6>(preS0, 0.f);
-              tab1[2] = bcqTabF<6, BITS - 6>(preS1, 0.f);
+              tab0[2] = bcqTabF<6, BITS - 6>(sc0, 0.f);
+              tab1[2] = bcqTabF<6, BITS - 6>(sc1, 0.f);
             }
           }
         }
