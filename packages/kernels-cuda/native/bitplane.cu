@@ -1274,17 +1274,21 @@ cudaError_t launchOne(const BitplaneArgs& a, cudaStream_t stream) {
   // to the next launch on the stream, which (programmatic dependent launch) becomes resident
   // while this one computes and streams its weights meanwhile; that hides most of a small
   // matrix's transfer and the staging of several tokens, but eight warps per SM decode more
-  // slowly than sixteen. Chosen from H100 measurements (README, "Colocation"): 4096-column
-  // matrices at 2..16 tokens (AnyBCQ only up to 4 bits and 3 x SMs tiles), small ones
-  // (<= 3 x SMs tiles) of Any-Precision <= 4 bits at one token, and large ones of
-  // Any-Precision >= 5 bits at one token. $ANYPREC_COLOCATE=0|1 overrides (development).
+  // slowly than sixteen. Chosen from H100 measurements (README, "Colocation" and session 7):
+  // 4096-column matrices at 2..16 tokens (AnyBCQ only up to 4 bits and 3 x SMs tiles), small
+  // ones (<= 3 x SMs tiles) of Any-Precision <= 4 bits and of the AnyBCQ binary kernel <= 3 bits
+  // at one token, Any-Precision 2-bit at one token, and large ones of Any-Precision >= 5 bits
+  // at one token.
+  // $ANYPREC_COLOCATE=0|1 overrides (development).
   static const int forcedColocate = [] { const char* e = std::getenv("ANYPREC_COLOCATE"); return e ? std::atoi(e) : -1; }();
   const int sms = deviceSmCount();
   const bool shortRows = a.cols <= 4096, fewTiles = tilesTotal <= 3 * sms;
   const bool colocate =
-      forcedColocate >= 0 ? forcedColocate > 0
-      : METHOD == kMethodLut ? (BITS <= 4 ? shortRows && (a.tokens > 1 || fewTiles) : a.tokens == 1 && tilesTotal > 2 * sms)
-                             : BITS <= 4 && shortRows && a.tokens > 1 && fewTiles;
+      forcedColocate >= 0            ? forcedColocate > 0
+      : METHOD == kMethodLut         ? (BITS <= 4 ? (shortRows && (a.tokens > 1 || fewTiles)) || (BITS == 2 && a.tokens == 1)
+                                                  : a.tokens == 1 && tilesTotal > 2 * sms)
+      : METHOD == kMethodBcqPlanes ? BITS <= 3 && fewTiles
+                                     : BITS <= 4 && shortRows && a.tokens > 1 && fewTiles;
   const int perGrid = colocate ? 1 : perSm;  // CTAs per SM the grid is sized for
   // Split K across a cluster only as far as it pays. For each cluster size: as many CTA rows
   // as fit the GPU at once, each with an equal share of the tiles (fewer tiles if shared
