@@ -135,8 +135,6 @@ __device__ __forceinline__ void mma16816(float (&c)[4], uint32_t a0, uint32_t a1
 
 __device__ __forceinline__ uint32_t h2u(__half2 h) { return *reinterpret_cast<uint32_t*>(&h); }
 
-// PRMT with the hardware's selector semantics (__byte_perm masks each selector nibble to 3
-// bits first, one LOP3 per call). Every selector here has bit 3 of each nibble clear.
 // ORDERED: a 16-bit global load and a PRMT that stay where they are written relative to other
 // volatile asm (copies, barriers), so that a load's first use is not moved up to the load.
 template <bool ORDERED>
@@ -146,7 +144,7 @@ __device__ __forceinline__ uint32_t ldgU16(const uint16_t* p) {
   asm volatile("ld.global.nc.u16 %0, [%1];\n" : "=r"(v) : "l"(p));
   return v;
 }
-__device__ __forceinline__ float halfBits(uint32_t bits) { return __half2float(__ushort_as_half((unsigned short)bits)); }
+__device__ __forceinline__ float halfBits(uint32_t bits) { return __half2float(__ushort_as_half((unsigned short)bits)); }  // fp16 bits -> float
 template <bool ORDERED>
 __device__ __forceinline__ uint32_t packHalves(uint32_t lo, uint32_t hi) {
   if constexpr (!ORDERED) return lo | (hi << 16);
@@ -154,6 +152,9 @@ __device__ __forceinline__ uint32_t packHalves(uint32_t lo, uint32_t hi) {
   asm volatile("prmt.b32 %0, %1, %2, 0x5410;\n" : "=r"(r) : "r"(lo), "r"(hi));
   return r;
 }
+
+// PRMT with the hardware's selector semantics (__byte_perm masks each selector nibble to 3
+// bits first, one LOP3 per call). Every selector here has bit 3 of each nibble clear.
 __device__ __forceinline__ uint32_t prmt(uint32_t lo, uint32_t hi, uint32_t sel) {
   uint32_t r;
   asm("prmt.b32 %0, %1, %2, %3;\n" : "=r"(r) : "r"(lo), "r"(hi), "r"(sel));
