@@ -152,6 +152,16 @@ __device__ __forceinline__ uint32_t packHalves(uint32_t lo, uint32_t hi) {
   asm volatile("prmt.b32 %0, %1, %2, 0x5410;\n" : "=r"(r) : "r"(lo), "r"(hi));
   return r;
 }
+// AnyBCQ scales and offset of group grp for rows r0, r1 (a lane's rows g, g + 8) as fp16 bits:
+// dst[i][b] = scale b of row ri for b < N - 1, dst[i][N - 1] = its offset (0 without offsets).
+template <bool ORDERED, typename T, int N>
+__device__ __forceinline__ void loadScaleBits(T (&dst)[2][N], const BitplaneArgs& a, int bits, int groups, int r0, int r1, int grp) {
+  const size_t g0 = (size_t)r0 * groups + grp, g1 = (size_t)r1 * groups + grp;
+#pragma unroll
+  for (int b = 0; b < N - 1; ++b) dst[0][b] = ldgU16<ORDERED>(a.table + g0 * bits + b), dst[1][b] = ldgU16<ORDERED>(a.table + g1 * bits + b);
+  dst[0][N - 1] = a.offsets ? ldgU16<ORDERED>(a.offsets + g0) : 0u;
+  dst[1][N - 1] = a.offsets ? ldgU16<ORDERED>(a.offsets + g1) : 0u;
+}
 
 // PRMT with the hardware's selector semantics (__byte_perm masks each selector nibble to 3
 // bits first, one LOP3 per call). Every selector here has bit 3 of each nibble clear.
@@ -514,21 +524,12 @@ __global__ void __launch_bounds__(warpsFor(BITS) * 32, minCtasFor(BITS)) fusedKe
   // fp16 bits, converted where the tables are built: the loads of the next unit's scales then
   // have a whole unit to return instead of stalling the warp at once (volatile loads, so that the
   // conversion is not moved up to them).
-  uint32_t preS0[kRawBits], preS1[kRawBits], preO0 = 0u, preO1 = 0u;
-  int preKey = -1;  // j * groups + group of what pre* hold
+  uint32_t pre[2][kRawBits + 1];  // [row g, g + 8][scales..., offset], see loadScaleBits
+  int preKey = -1;  // j * groups + group of what pre holds
   const int groups = METHOD != kMethodLut ? (cols + a.groupSize - 1) / a.groupSize : 0;
   auto loadRaw = [&](int j, int tl, int grp) {
     const int2 r = laneRows(tl);
-    const int r0 = r.x, r1 = r.y;
-    const uint16_t* s0 = a.table + ((size_t)r0 * groups + grp) * BITS;
-    const uint16_t* s1 = a.table + ((size_t)r1 * groups + grp) * BITS;
-#pragma unroll
-    for (int k = 0; k < kRawBits; ++k) {
-      preS0[k] = ldgU16<kPrefetchScales>(s0 + k);
-      preS1[k] = ldgU16<kPrefetchScales>(s1 + k);
-    }
-    preO0 = a.offsets ? ldgU16<kPrefetchScales>(a.offsets + (size_t)r0 * groups + grp) : 0u;
-    preO1 = a.offsets ? ldgU16<kPrefetchScales>(a.offsets + (size_t)r1 * groups + grp) : 0u;
+    loadScaleBits<kPrefetchScales>(pre, a, BITS, groups, r.x, r.y, grp);
     preKey = j * groups + grp;
   };
   auto firstGroupOf = [&](int sg) { return min(((seg0 + sg) * 16 + 4 * t) * 32 / a.groupSize, groups - 1); };
@@ -555,15 +556,9 @@ __global__ void __launch_bounds__(warpsFor(BITS) * 32, minCtasFor(BITS)) fusedKe
   uint32_t packedNext[kPlanes && !kDeferPack ? kPacked : 1];
   auto loadPackedBits = [&](int tl, int sg) {
     const int2 r = laneRows(tl);
-    const size_t r0 = r.x, r1 = r.y;
     const int quad = (seg0 + sg) * 4 + t;
     const int grp = min(quadShift >= 0 ? quad >> quadShift : quad / quadsPerGroup, groups - 1);
-    const uint16_t* s0 = a.table + (r0 * groups + grp) * BITS;
-    const uint16_t* s1 = a.table + (r1 * groups + grp) * BITS;
-#pragma unroll
-    for (int b = 0; b < kPacked - 1; ++b) rawP[0][b] = ldgU16<kDeferPack>(s0 + b), rawP[1][b] = ldgU16<kDeferPack>(s1 + b);
-    rawP[0][kPacked - 1] = a.offsets ? ldgU16<kDeferPack>(a.offsets + r0 * groups + grp) : 0u;
-    rawP[1][kPacked - 1] = a.offsets ? ldgU16<kDeferPack>(a.offsets + r1 * groups + grp) : 0u;
+    loadScaleBits<kDeferPack>(rawP, a, BITS, groups, r.x, r.y, grp);
   };
   auto packLoaded = [&](uint32_t* packed) {
 #pragma unroll
@@ -851,8 +846,8 @@ __global__ void __launch_bounds__(warpsFor(BITS) * 32, minCtasFor(BITS)) fusedKe
           if (key != preKey) loadRaw(j, tl, grp);
           float sc0[kRawBits], sc1[kRawBits];
 #pragma unroll
-          for (int k = 0; k < kRawBits; ++k) sc0[k] = halfBits(preS0[k]), sc1[k] = halfBits(preS1[k]);
-          const float off0 = halfBits(preO0), off1 = halfBits(preO1);
+          for (int k = 0; k < kRawBits; ++k) sc0[k] = halfBits(pre[0][k]), sc1[k] = halfBits(pre[1][k]);
+          const float off0 = halfBits(pre[0][kRawBits]), off1 = halfBits(pre[1][kRawBits]);
           if constexpr (kBcq16) {
             tab0[0] = bcqTabF<1, 3>(sc0, off0 - sc0[0]);
             tab0[1] = bcqTabF<1, 3>(sc0, off0 + sc0[0]);
