@@ -90,6 +90,9 @@ constexpr int kMaxCluster = 8;                // portable cluster size
 #ifndef ANYPREC_STAGE_COST
 #define ANYPREC_STAGE_COST 0.03  // wave model: staging one segment of one token, in units per warp
 #endif
+#ifndef ANYPREC_PLANES_STAGE_COST
+#define ANYPREC_PLANES_STAGE_COST 0.1  // the same for the AnyBCQ binary-mma kernel (fixed point + bit transpose)
+#endif
 #ifndef ANYPREC_FIXED_UNITS
 #define ANYPREC_FIXED_UNITS 1.5  // wave model: staging + reduction cost, in units per warp
 #endif
@@ -1273,19 +1276,31 @@ cudaError_t launchOne(const BitplaneArgs& a, cudaStream_t stream) {
   // slowly than sixteen. Chosen from H100 measurements (README, "Colocation" and session 7):
   // 4096-column matrices at 2..16 tokens (AnyBCQ only up to 4 bits and 3 x SMs tiles), small
   // ones (<= 3 x SMs tiles) of Any-Precision <= 4 bits and of the AnyBCQ binary kernel <= 3 bits
-  // at one token, Any-Precision 2-bit at one token, and large ones of Any-Precision >= 5 bits
-  // at one token.
+  // at one token, Any-Precision 2-bit at one token, large ones of Any-Precision >= 5 bits at
+  // one token, and Any-Precision at one token on rows of >= 12288 columns with at most one tile
+  // per CTA otherwise (each CTA stages the long x slice for two tiles instead of one: 4096x14336
+  // 3 / 4 / 8-bit 15.84 / 21.55 / 47.40 -> 14.46 / 20.14 / 45.73 us forced, H100, session 8;
+  // 4096x11008 was 1-3% slower colocated, so the threshold sits between the two).
   // $ANYPREC_COLOCATE=0|1 overrides (development).
   static const int forcedColocate = [] { const char* e = std::getenv("ANYPREC_COLOCATE"); return e ? std::atoi(e) : -1; }();
   const int sms = deviceSmCount();
   const bool shortRows = a.cols <= 4096, fewTiles = tilesTotal <= 3 * sms;
+  const bool longRowsOneTile = a.tokens == 1 && a.cols >= 12288 && tilesTotal <= 2 * sms;
   const bool colocate =
       forcedColocate >= 0            ? forcedColocate > 0
-      : METHOD == kMethodLut         ? (BITS <= 4 ? (shortRows && (a.tokens > 1 || fewTiles)) || (BITS == 2 && a.tokens == 1)
-                                                  : a.tokens == 1 && tilesTotal > 2 * sms)
+      : METHOD == kMethodLut         ? longRowsOneTile ||
+                                   (BITS <= 4 ? (shortRows && (a.tokens > 1 || fewTiles)) || (BITS == 2 && a.tokens == 1)
+                                              : a.tokens == 1 && tilesTotal > 2 * sms)
       : METHOD == kMethodBcqPlanes ? BITS <= 3 && fewTiles
                                      : BITS <= 4 && shortRows && a.tokens > 1 && fewTiles;
   const int perGrid = colocate ? 1 : perSm;  // CTAs per SM the grid is sized for
+  // The binary-mma kernel's staging (fixed point and a bit transpose of every 32 columns) costs
+  // more per segment than the table kernels' permutation: at one token it makes long rows split
+  // in two (4096x14336 AnyBCQ 1 / 2 / 3 / 5-bit 10.62 / 12.97 / 16.41 / 26.55 -> 10.09 / 12.28 /
+  // 15.74 / 25.35 us forced, H100, session 8; 4096x11008 1-3 bits stay whole, forced split slower).
+  // Rows of <= 4096 columns never split at one token: the model then split 1024x4096, which
+  // measured 1.1 us slower at 2-8 bits.
+  const double stageCost = METHOD == kMethodBcqPlanes ? ANYPREC_PLANES_STAGE_COST : ANYPREC_STAGE_COST;
   // Split K across a cluster only as far as it pays. For each cluster size: as many CTA rows
   // as fit the GPU at once, each with an equal share of the tiles (fewer tiles if shared
   // memory is short, at the price of waves); cost = waves x (units per warp + a fixed cost of
@@ -1299,6 +1314,7 @@ cudaError_t launchOne(const BitplaneArgs& a, cudaStream_t stream) {
     const int segs = (nsegTotal + s - 1) / s;
     if (smemFor(segs, 1, kMinSlots) > (size_t)kSmemBudget) continue;
     if (forcedSplit > 0 && s != forcedSplit && forcedSplit <= std::min(kMaxCluster, nsegTotal)) continue;
+    if (METHOD == kMethodBcqPlanes && s > 1 && a.cols <= 4096 && forcedSplit <= 0) continue;
     auto resident = [&](size_t smem) {  // CTA rows (clusters) that run at once
       const int occ = clusterSlots(s, smem);
       int ctas = occ > 0 ? occ : std::max(1, std::min(perSm, (int)(kSmemPerSm / (smem + 1024)))) * deviceSmCount();
@@ -1315,7 +1331,7 @@ cudaError_t launchOne(const BitplaneArgs& a, cudaStream_t stream) {
     // Staging permutes segs x tokens x 16 words of activations per CTA; split-K pays a cluster
     // barrier and a DSMEM reduction that grows with the CTA's tiles. Constants fitted to H100
     // timings of the Llama shapes at 1 and 8 tokens (README).
-    const double cost = waves * ((double)tiles * segs / W + ANYPREC_FIXED_UNITS + ANYPREC_STAGE_COST * segs * a.tokens) +
+    const double cost = waves * ((double)tiles * segs / W + ANYPREC_FIXED_UNITS + stageCost * segs * a.tokens) +
                         (s > 1 ? ANYPREC_SPLIT_COST + 0.12 * tiles : 0.0) + (s > 2 ? 3.0 : 0.0);
     if (cost < best - 1e-9) best = cost, splitK = s, tilesPerCta = tiles, segsPerCta = segs, gridRows = ctaRows;
   }
