@@ -1276,21 +1276,20 @@ cudaError_t launchOne(const BitplaneArgs& a, cudaStream_t stream) {
   // slowly than sixteen. Chosen from H100 measurements (README, "Colocation" and session 7):
   // 4096-column matrices at 2..16 tokens (AnyBCQ only up to 4 bits and 3 x SMs tiles), small
   // ones (<= 3 x SMs tiles) of Any-Precision <= 4 bits and of the AnyBCQ binary kernel <= 3 bits
-  // at one token, Any-Precision 2-bit at one token, large ones of Any-Precision >= 5 bits at
-  // one token, and Any-Precision at one token on rows of >= 12288 columns with at most one tile
-  // per CTA otherwise (each CTA stages the long x slice for two tiles instead of one: 4096x14336
-  // 3 / 4 / 8-bit 15.84 / 21.55 / 47.40 -> 14.46 / 20.14 / 45.73 us forced, H100, session 8;
-  // 4096x11008 was 1-3% slower colocated, so the threshold sits between the two).
+  // at one token, Any-Precision 2-bit at one token, and large ones of Any-Precision >= 5 bits
+  // at one token. These are graphs of one shape, where the launch before is colocated too; after
+  // a launch that fills the SMs, a colocated grid can land two CTAs on the SMs that free up first
+  // (presumably what made Any-Precision 4096x14336 colocated at one token, 1.4 us faster in its own
+  // graph, cost 12 us as the last chunk of a 33-token call after two 16-token launches; session 8,
+  // not kept).
   // $ANYPREC_COLOCATE=0|1 overrides (development).
   static const int forcedColocate = [] { const char* e = std::getenv("ANYPREC_COLOCATE"); return e ? std::atoi(e) : -1; }();
   const int sms = deviceSmCount();
   const bool shortRows = a.cols <= 4096, fewTiles = tilesTotal <= 3 * sms;
-  const bool longRowsOneTile = a.tokens == 1 && a.cols >= 12288 && tilesTotal <= 2 * sms;
   const bool colocate =
       forcedColocate >= 0            ? forcedColocate > 0
-      : METHOD == kMethodLut         ? longRowsOneTile ||
-                                   (BITS <= 4 ? (shortRows && (a.tokens > 1 || fewTiles)) || (BITS == 2 && a.tokens == 1)
-                                              : a.tokens == 1 && tilesTotal > 2 * sms)
+      : METHOD == kMethodLut         ? (BITS <= 4 ? (shortRows && (a.tokens > 1 || fewTiles)) || (BITS == 2 && a.tokens == 1)
+                                                  : a.tokens == 1 && tilesTotal > 2 * sms)
       : METHOD == kMethodBcqPlanes ? BITS <= 3 && fewTiles
                                      : BITS <= 4 && shortRows && a.tokens > 1 && fewTiles;
   const int perGrid = colocate ? 1 : perSm;  // CTAs per SM the grid is sized for
