@@ -1281,7 +1281,9 @@ cudaError_t launchOne(const BitplaneArgs& a, cudaStream_t stream) {
   // a launch that fills the SMs, a colocated grid can land two CTAs on the SMs that free up first
   // (presumably what made Any-Precision 4096x14336 colocated at one token, 1.4 us faster in its own
   // graph, cost 12 us as the last chunk of a 33-token call after two 16-token launches; session 8,
-  // not kept).
+  // not kept). Run back to back as a layer (bench/sequence.mjs), never colocating measured up to
+  // 22% faster at one token and 22-28% at 8 tokens: the caller, which knows the launch order,
+  // should choose (README, "Not done").
   // $ANYPREC_COLOCATE=0|1 overrides (development).
   static const int forcedColocate = [] { const char* e = std::getenv("ANYPREC_COLOCATE"); return e ? std::atoi(e) : -1; }();
   const int sms = deviceSmCount();
