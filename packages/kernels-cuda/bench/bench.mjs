@@ -6,6 +6,7 @@
 import { writeFileSync } from 'node:fs';
 import * as k from '../dist/index.js';
 import { graphTimeUs } from './graph-time.mjs';
+import { freeWeights, GROUP, randomWeights } from './weights.mjs';
 
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
@@ -51,7 +52,6 @@ const DECODE_M = prefillOnly ? [] : quick ? [1, 8] : [1, 2, 4, 8, 12, 16];
 const PREFILL_M = quick ? [] : [33, 128];
 const LUT_BITS = [2, 3, 4, 5, 6, 7, 8];
 const BCQ_BITS = [1, 2, 3, 4, 5, 6, 7, 8];
-const GROUP = 128;
 
 const time = (n, launchOne) => graphTimeUs(k, stream, n, launchOne);
 
@@ -94,20 +94,7 @@ function quantTime(method, bits, rows, cols, M, scratch) {
   const tableBytes = method === 'lut' ? rows * 2 ** bits * 2 : rows * groups * (bits + 1) * 2;
   const bytes = planeBytes + tableBytes;
   const n = copiesFor(bytes);
-  const weights = Array.from({ length: n }, (_, i) => {
-    const planes = k.allocTensor('U32', [bits, rows, words]);
-    k.fillRandom(stream, planes, 1000 + i);
-    if (method === 'lut') {
-      const lut = k.allocTensor('F16', [rows, 2 ** bits]);
-      k.fillRandom(stream, lut, 2000 + i, -0.05, 0.05);
-      return { planes, lut, rows, cols, bits };
-    }
-    const scales = k.allocTensor('F16', [rows, groups, bits]);
-    const offsets = k.allocTensor('F16', [rows, groups]);
-    k.fillRandom(stream, scales, 3000 + i, 0.001, 0.02);
-    k.fillRandom(stream, offsets, 4000 + i, -0.01, 0.01);
-    return { planes, scales, offsets, rows, cols, bits, groupSize: GROUP };
-  });
+  const weights = Array.from({ length: n }, (_, i) => randomWeights(k, stream, method, bits, rows, cols, i));
   const x = activations(M, cols);
   const out = k.allocTensor('F32', [M, rows]);
   let path = '';
@@ -116,7 +103,7 @@ function quantTime(method, bits, rows, cols, M, scratch) {
     const a = { ...weights[i % n], out, x, tokens: M, scratch };
     path = method === 'lut' ? k.matmulLut(stream, a) : k.matmulBcq(stream, a);
   });
-  for (const w of weights) for (const t of [w.planes, w.lut, w.scales, w.offsets]) t?.free();
+  for (const w of weights) freeWeights(w);
   out.free();
   return { us, GBps: bytes / us / 1e3, bytes, path };
 }

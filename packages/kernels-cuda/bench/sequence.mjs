@@ -6,6 +6,7 @@
 //   node bench/sequence.mjs [lut:3,bcq:3,...] [tokens]      prints one JSON line per width
 import * as k from '../dist/index.js';
 import { graphTimeUs } from './graph-time.mjs';
+import { freeWeights, randomWeights } from './weights.mjs';
 
 const LAYER = [
   [4096, 4096], // q
@@ -16,7 +17,6 @@ const LAYER = [
   [14336, 4096], // up
   [4096, 14336], // down
 ];
-const GROUP = 128;
 const ROTATE_BYTES = 256e6;
 const configs = (process.argv[2] ?? 'lut:3,lut:4,bcq:2,bcq:3,bcq:4').split(',').map((c) => c.split(':'));
 const tokens = Number(process.argv[3] ?? 1);
@@ -32,21 +32,6 @@ for (const [rows, cols] of LAYER) {
   if (!outs.has(rows)) outs.set(rows, k.allocTensor('F32', [tokens, rows]));
 }
 
-function weightsOf(method, bits, rows, cols, seed) {
-  const planes = k.allocTensor('U32', [bits, rows, cols / 32]);
-  k.fillRandom(stream, planes, seed);
-  if (method === 'lut') {
-    const lut = k.allocTensor('F16', [rows, 2 ** bits]);
-    k.fillRandom(stream, lut, seed + 1, -0.05, 0.05);
-    return { planes, lut, rows, cols, bits };
-  }
-  const groups = Math.ceil(cols / GROUP);
-  const scales = k.allocTensor('F16', [rows, groups, bits]);
-  const offsets = k.allocTensor('F16', [rows, groups]);
-  k.fillRandom(stream, scales, seed + 1, 0.001, 0.02);
-  k.fillRandom(stream, offsets, seed + 2, -0.01, 0.01);
-  return { planes, scales, offsets, rows, cols, bits, groupSize: GROUP };
-}
 const run = (method, w) =>
   (method === 'lut' ? k.matmulLut : k.matmulBcq)(stream, {
     ...w,
@@ -54,16 +39,13 @@ const run = (method, w) =>
     out: outs.get(w.rows),
     tokens,
   });
-const free = (w) => {
-  for (const t of [w.planes, w.lut, w.scales, w.offsets]) t?.free();
-};
 
 for (const [method, b] of configs) {
   const bits = Number(b);
   const layerBytes = LAYER.reduce((s, [r, c]) => s + (r * c * bits) / 8, 0);
   const layers = Math.max(2, Math.ceil(ROTATE_BYTES / layerBytes));
   const ws = Array.from({ length: layers }, (_, l) =>
-    LAYER.map(([r, c], j) => weightsOf(method, bits, r, c, 1000 * l + 10 * j)),
+    LAYER.map(([r, c], j) => randomWeights(k, stream, method, bits, r, c, LAYER.length * l + j)),
   );
   // Each linear alone: a graph of one shape, weights rotated over the layers' copies.
   const alone = LAYER.map((_, j) =>
@@ -85,6 +67,6 @@ for (const [method, b] of configs) {
       colocate: process.env.ANYPREC_COLOCATE ?? 'rule',
     }),
   );
-  for (const layer of ws) for (const w of layer) free(w);
+  for (const layer of ws) for (const w of layer) freeWeights(w);
 }
 for (const t of [...xs.values(), ...outs.values()]) t.free();
