@@ -115,7 +115,7 @@ constexpr int kMaxCluster = 8;                // portable cluster size
 #define ANYPREC_STAGE_WORDS 16  // binary-mma AnyBCQ: x words each warp transposes per round (16 measured ~1% faster than 4)
 #endif
 #ifndef ANYPREC_PROBE
-#define ANYPREC_PROBE 0  // development: 1 = loads only, 2 = compute only, 3 = binary kernel's staging without its transposes (wrong results)
+#define ANYPREC_PROBE 0  // development: 1 = loads only, 2 = compute only, 3 = binary kernel's staging without its transposes (wrong results), 4 = staging before the wait (valid for constant x only), 5 = wait only
 #endif
 #ifndef ANYPREC_TRACE
 #define ANYPREC_TRACE 0  // development: per-warp phase timestamps (ANYPREC_TRACE=1 at run time prints them)
@@ -612,8 +612,14 @@ __global__ void __launch_bounds__(warpsFor(BITS) * 32, minCtasFor(BITS)) fusedKe
 #pragma unroll 1
       for (; issued < S; ++issued) issue(issued);
   };
+#if ANYPREC_PROBE != 4
   gridDependencyWait();
   allowDependentLaunch();
+#endif
+#if ANYPREC_PROBE == 5  // development: launch, first wave and wait only (results are wrong)
+  cpAsyncWaitAtMost(0);
+  return;
+#endif
   tracePhase(kp, 1);
 
   // ---- stage: permute this CTA's x slice (and copy row tables if not done early) ----
@@ -761,6 +767,10 @@ __global__ void __launch_bounds__(warpsFor(BITS) * 32, minCtasFor(BITS)) fusedKe
     }
   }
   __syncthreads();
+#if ANYPREC_PROBE == 4  // development: activations staged before the wait (valid only for constant x)
+  gridDependencyWait();
+  allowDependentLaunch();
+#endif
   tracePhase(kp, 2);
   if constexpr (kPlanes && !kDeferPack) packLoaded(packedNext);  // loaded before the first wave
 
