@@ -2,7 +2,8 @@
 // launched one after another (q, k, v, o, gate, up, down), as a decode step runs them, against
 // the sum of the same seven timed each in a graph of its own shape (what bench.mjs reports).
 // The launch rules (colocation, split-K) were fitted on graphs of one shape; this shows what
-// they give in the order a model uses them.
+// they give in the order a model uses them, and with colocate: 'never' passed wherever the
+// launch before is a different shape (layerAwareUs; k after q, v after k, ... up after gate).
 //   node bench/sequence.mjs [lut:3,bcq:3,...] [tokens]      prints one JSON line per width
 import * as k from '../dist/index.js';
 import { graphTimeUs } from './graph-time.mjs';
@@ -32,13 +33,19 @@ for (const [rows, cols] of LAYER) {
   if (!outs.has(rows)) outs.set(rows, k.allocTensor('F32', [tokens, rows]));
 }
 
-const run = (method, w) =>
+const run = (method, w, colocate = 'auto') =>
   (method === 'lut' ? k.matmulLut : k.matmulBcq)(stream, {
     ...w,
     x: xs.get(w.cols),
     out: outs.get(w.rows),
     tokens,
+    colocate,
   });
+// 'never' where the launch before in the layer (cyclically: q follows down) has another shape.
+const AWARE = LAYER.map(([r, c], j) => {
+  const [pr, pc] = LAYER[(j + LAYER.length - 1) % LAYER.length];
+  return pr === r && pc === c ? 'auto' : 'never';
+});
 
 for (const [method, b] of configs) {
   const bits = Number(b);
@@ -56,12 +63,16 @@ for (const [method, b] of configs) {
   const perLaunch = graphTimeUs(k, stream, seqLaunches, (i) =>
     run(method, ws[Math.floor(i / LAYER.length) % layers][i % LAYER.length]),
   );
+  const perLaunchAware = graphTimeUs(k, stream, seqLaunches, (i) =>
+    run(method, ws[Math.floor(i / LAYER.length) % layers][i % LAYER.length], AWARE[i % LAYER.length]),
+  );
   console.log(
     JSON.stringify({
       method,
       bits,
       tokens,
       layerUs: +(perLaunch * LAYER.length).toFixed(2),
+      layerAwareUs: +(perLaunchAware * LAYER.length).toFixed(2),
       sumAloneUs: +alone.reduce((s, v) => s + v, 0).toFixed(2),
       aloneUs: alone.map((v) => +v.toFixed(2)),
       colocate: process.env.ANYPREC_COLOCATE ?? 'rule',

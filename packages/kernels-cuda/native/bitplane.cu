@@ -1291,15 +1291,17 @@ cudaError_t launchOne(const BitplaneArgs& a, cudaStream_t stream) {
   // a launch that fills the SMs, a colocated grid can land two CTAs on the SMs that free up first
   // (presumably what made Any-Precision 4096x14336 colocated at one token, 1.4 us faster in its own
   // graph, cost 12 us as the last chunk of a 33-token call after two 16-token launches; session 8,
-  // not kept). Run back to back as a layer (bench/sequence.mjs), never colocating measured up to
-  // 22% faster at one token and 22-28% at 8 tokens: the caller, which knows the launch order,
-  // should choose (README, "Not done").
-  // $ANYPREC_COLOCATE=0|1 overrides (development).
+  // not kept). So the caller, which knows the launch order, passes kColocateNever after a
+  // different kernel (a decoder layer: up to 24% faster at one token, 24-30% at 8 tokens, session
+  // 9). Not decided here from the stream's previous launch: the grid decides which warps share a
+  // tile and so the rounding, and the same arguments must give the same bits.
+  // $ANYPREC_COLOCATE=0|1 overrides both (development).
   static const int forcedColocate = [] { const char* e = std::getenv("ANYPREC_COLOCATE"); return e ? std::atoi(e) : -1; }();
   const int sms = deviceSmCount();
   const bool shortRows = a.cols <= 4096, fewTiles = tilesTotal <= 3 * sms;
   const bool colocate =
       forcedColocate >= 0            ? forcedColocate > 0
+      : a.colocate == kColocateNever ? false
       : METHOD == kMethodLut         ? (BITS <= 4 ? (shortRows && (a.tokens > 1 || fewTiles)) || (BITS == 2 && a.tokens == 1)
                                                   : a.tokens == 1 && tilesTotal > 2 * sms)
       : METHOD == kMethodBcqPlanes ? BITS <= 3 && fewTiles

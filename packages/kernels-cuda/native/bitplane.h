@@ -10,6 +10,10 @@ namespace anyprec_cuda {
 
 enum Method : int { kMethodLut = 0, kMethodBcq = 1 };
 
+/** Grid choice of the fused kernel (README, "Colocation"): the measured rules, or never a grid
+ *  of one CTA per SM (for launches that follow a different kernel on the stream). */
+enum Colocate : int { kColocateAuto = 0, kColocateNever = 1 };
+
 /** Largest token count of the fused tensor-core kernel; more tokens go through prefill. */
 constexpr int kFusedMaxTokens = 16;
 
@@ -21,6 +25,7 @@ struct BitplaneArgs {
   const uint16_t* table = nullptr;   // lut: f16 [rows, 2^bits]; bcq: scales f16 [rows, groups, bits]
   const uint16_t* offsets = nullptr; // bcq only, optional: f16 [rows, groups]
   int tokens = 0, rows = 0, cols = 0, bits = 0, groupSize = 0;
+  int colocate = kColocateAuto;
 };
 
 /** Largest `cols` the fused kernel accepts for this token count (x slice must fit shared memory). */

@@ -370,7 +370,8 @@ BitplaneArgs WeightArgs(const Napi::CallbackInfo& info, size_t i) {
   return a;
 }
 
-// matmul(stream, out, x, tokens, scratch|null, method, planes, table, offsets|null, rows, cols, bits, groupSize)
+// matmul(stream, out, x, tokens, scratch|null, method, planes, table, offsets|null, rows, cols, bits, groupSize,
+//        colocate 0 auto | 1 never)
 // -> which path ran: 'fused' | 'fused-chunked' | 'dequant-cublas'
 Napi::Value Matmul(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -381,6 +382,7 @@ Napi::Value Matmul(const Napi::CallbackInfo& info) {
   DeviceBuffer* scratch = DeviceBuffer::From(info, 4, "scratch", true);
   BitplaneArgs a = WeightArgs(info, 5);
   a.tokens = tokens;
+  a.colocate = int(IntArg(info, 13, "colocate", kColocateAuto, kColocateNever));
   out->Need(env, "out", size_t(tokens) * a.rows * 4);
   x->Need(env, "x", size_t(tokens) * a.cols * 2);
   a.out = static_cast<float*>(out->ptr());

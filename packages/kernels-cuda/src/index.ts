@@ -5,6 +5,7 @@ import { CudaUnavailableError } from './errors.js';
 import {
   type Activations,
   type BcqWeights,
+  colocateCode,
   type DeviceDtype,
   dtypeBytes,
   type LutWeights,
@@ -71,6 +72,7 @@ interface CudaAddon {
     cols: number,
     bits: number,
     groupSize: number,
+    colocate: number,
   ): MatmulPath;
   dequant(
     s: NativeStream,
@@ -259,6 +261,7 @@ export function matmulLut(stream: CudaStream, a: LutWeights & Activations): Matm
     a.cols,
     a.bits,
     0,
+    colocateCode(a.colocate),
   );
 }
 
@@ -283,6 +286,7 @@ export function matmulBcq(stream: CudaStream, a: BcqWeights & Activations): Matm
     a.cols,
     a.bits,
     a.groupSize,
+    colocateCode(a.colocate),
   );
 }
 

@@ -118,6 +118,8 @@ describe('argument validation (before any launch)', () => {
     expect(() => validateLutMatmul({ ...lut, tokens: 1 })).not.toThrow(); // buffers may hold more tokens
     expect(() => validateBcqMatmul(bcq)).not.toThrow();
     expect(() => validateBcqMatmul({ ...bcq, offsets: null })).not.toThrow();
+    expect(() => validateLutMatmul({ ...lut, colocate: 'never' })).not.toThrow();
+    expect(() => validateBcqMatmul({ ...bcq, colocate: 'auto' })).not.toThrow();
   });
 
   it.each([
@@ -136,6 +138,7 @@ describe('argument validation (before any launch)', () => {
     ['out for other rows', { out: t('F32', 4, rows - 1) }, 'out'],
     ['fractional token count', { tokens: 1.5 }, 'tokens'],
     ['scratch too small', { tokens: 4, scratch: t('F16', rows, cols / 2) }, 'scratch'],
+    ['an unknown colocation mode', { colocate: 'always' as never }, 'colocate'],
     [
       'cols beyond the fused kernel without scratch',
       {

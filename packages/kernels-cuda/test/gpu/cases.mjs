@@ -59,7 +59,16 @@ export function freeWeights(w) {
  * Run out = x·Wᵀ for `tokens` fresh random activations on a NaN-poisoned output; returns the
  * worst |out - ref| / tol over the sampled rows (must be <= 1) and whether every output was written.
  */
-export function runCase(k, stream, shape, w, rowList, wRows, tokens, { scratch = null, graph = false } = {}) {
+export function runCase(
+  k,
+  stream,
+  shape,
+  w,
+  rowList,
+  wRows,
+  tokens,
+  { scratch = null, graph = false, colocate } = {},
+) {
   const { rows, cols, next } = shape;
   const x = R.randomF16(tokens * cols, -1, 1, next);
   const xDev = k.uploadTensor({ dtype: 'F16', shape: [tokens, cols], data: x.bits });
@@ -68,7 +77,7 @@ export function runCase(k, stream, shape, w, rowList, wRows, tokens, { scratch =
     shape: [tokens, rows],
     data: new Float32Array(tokens * rows).fill(Number.NaN),
   });
-  const args = { ...w.dev, out, x: xDev, tokens, scratch };
+  const args = { ...w.dev, out, x: xDev, tokens, scratch, colocate };
   const launch = () => (w.host.method === 'lut' ? k.matmulLut(stream, args) : k.matmulBcq(stream, args));
   let path;
   if (graph) {

@@ -147,6 +147,31 @@ describe('CUDA bit-plane matmul vs fp64 reference', { skip }, () => {
     shape.planes.free();
   });
 
+  test("colocate: 'never' (launches after a different kernel) matches the reference", () => {
+    // Shapes the rules colocate at 1 token (all three) and 8 tokens (4096 columns).
+    for (const s of [LLAMA[0], LLAMA[9], SMALL[3]]) {
+      const shape = makeShape(k, s, 13);
+      const rowList = R.sampleRows(s.rows, 32, shape.next);
+      for (const [method, bits] of [
+        ['lut', 2],
+        ['lut', 4],
+        ['bcq', 3],
+      ]) {
+        const w = makeWeights(k, shape, method, bits, { groupSize: s.groupSize });
+        const wRows = R.dequantRows(w.host, rowList);
+        for (const tokens of [1, 8]) {
+          const r = runCase(k, stream, shape, w, rowList, wRows, tokens, { colocate: 'never' });
+          assert.ok(
+            r.written && r.worst <= 1,
+            `${s.name} never ${method} ${bits}b tokens ${tokens}: ${r.worst} ${r.where}`,
+          );
+        }
+        freeWeights(w);
+      }
+      shape.planes.free();
+    }
+  });
+
   test('the same inputs give bit-identical outputs on every run (no atomics in the reduction)', () => {
     // Shapes where warps share tiles and (at 8 and 13 tokens) CTAs split k over a cluster.
     for (const s of [SMALL[3], LLAMA[0]]) {
