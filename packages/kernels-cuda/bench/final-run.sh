@@ -4,7 +4,8 @@
 # see bench/device-env.sh): the GPU correctness
 # suite (ANYPREC_GPU_SHAPES=${SHAPES:-medium}; then the small shapes with the AnyBCQ table
 # kernel forced at one token), then the full benchmark (cuBLAS fp16 in the
-# same process). Logs and JSON go to $OUT.
+# same process), then the decoder-layer sequence at 1 and 8 tokens (bench/sequence.mjs).
+# Logs and JSON go to $OUT.
 set -u
 . packages/kernels-cuda/bench/device-env.sh
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem,power.draw --format=csv,noheader
@@ -18,3 +19,7 @@ ANYPREC_BCQ_PLANES=0 ANYPREC_GPU_SHAPES=small timeout ${TFORCED:-120} node --tes
 echo "small suite, ANYPREC_BCQ_PLANES=0: exit $?"; grep -E "^ℹ (pass|fail)|✖" "$OUT/test-planes0.log" | head -6
 timeout ${TBENCH:-330} node bench/bench.mjs ${BENCH_ARGS:-} --out "$OUT/bench.json" 2> "$OUT/bench.log"
 echo "bench exit $?"
+for T in 1 8; do
+  timeout ${TSEQ:-60} node bench/sequence.mjs lut:2,lut:3,lut:4,lut:8,bcq:1,bcq:2,bcq:3,bcq:4,bcq:8 $T > "$OUT/sequence-$T.jsonl" 2>&1
+  echo "sequence $T tokens exit $?"
+done
