@@ -60,12 +60,12 @@ for (const [method, b] of configs) {
   );
   // The layer: q, k, v, o, gate, up, down of layer l, then of layer l + 1, ...
   const seqLaunches = Math.max(4, layers) * LAYER.length;
-  const perLaunch = graphTimeUs(k, stream, seqLaunches, (i) =>
-    run(method, ws[Math.floor(i / LAYER.length) % layers][i % LAYER.length]),
-  );
-  const perLaunchAware = graphTimeUs(k, stream, seqLaunches, (i) =>
-    run(method, ws[Math.floor(i / LAYER.length) % layers][i % LAYER.length], AWARE[i % LAYER.length]),
-  );
+  const layerTime = (modeOf) =>
+    graphTimeUs(k, stream, seqLaunches, (i) =>
+      run(method, ws[Math.floor(i / LAYER.length) % layers][i % LAYER.length], modeOf(i % LAYER.length)),
+    );
+  const perLaunch = layerTime(() => 'auto');
+  const perLaunchAware = layerTime((j) => AWARE[j]);
   console.log(
     JSON.stringify({
       method,

@@ -1387,9 +1387,10 @@ cudaError_t launchOne(const BitplaneArgs& a, cudaStream_t stream) {
   // Split-K: an inbox for the cluster's partial tiles ([splitK][NTOK][tiles x 16] floats) where
   // it fits beside the configuration chosen above; otherwise the partial tiles are read through
   // DSMEM (same sums in the same order either way, see the kernel's write phase).
+  const size_t configBytes = smemFor(segsPerCta, tilesPerCta, slots);
   const size_t inboxBytes = splitK > 1 ? (size_t)splitK * NTOK * tilesPerCta * 16 * 4 : 0;
-  const bool inbox = inboxBytes > 0 && smemFor(segsPerCta, tilesPerCta, slots) + inboxBytes <= keep;
-  const size_t smemBytes = smemFor(segsPerCta, tilesPerCta, slots) + (inbox ? inboxBytes : 0);
+  const bool inbox = inboxBytes > 0 && configBytes + inboxBytes <= keep;
+  const size_t smemBytes = configBytes + (inbox ? inboxBytes : 0);
 
   cudaLaunchConfig_t cfg = {};
   cfg.gridDim = dim3(gridRows, splitK, 1);
