@@ -72,6 +72,9 @@ constexpr int kMaxCluster = 8;                // portable cluster size
 #ifndef ANYPREC_ACC_CHAINS
 #define ANYPREC_ACC_CHAINS 2  // independent mma accumulator chains per warp (ILP)
 #endif
+#ifndef ANYPREC_INT_CHAINS
+#define ANYPREC_INT_CHAINS 2  // the same for the integer table kernel (two mmas per step already)
+#endif
 #ifndef ANYPREC_RING_KB
 #define ANYPREC_RING_KB 96  // shared memory per SM for the asynchronous plane rings (at most)
 #endif
@@ -102,6 +105,9 @@ constexpr int kMaxCluster = 8;                // portable cluster size
 #ifndef ANYPREC_FIRST_WAVE
 #define ANYPREC_FIRST_WAVE 0  // units each warp requests before griddepcontrol.wait (0 = a full ring)
 #endif
+#ifndef ANYPREC_LUT1_FIRST_WAVE
+#define ANYPREC_LUT1_FIRST_WAVE 1  // the same for Any-Precision at one token
+#endif
 #ifndef ANYPREC_PLANES_FIRST_WAVE
 #define ANYPREC_PLANES_FIRST_WAVE 1  // the same for the AnyBCQ binary-mma kernel (0 = a full ring)
 #endif
@@ -115,7 +121,7 @@ constexpr int kMaxCluster = 8;                // portable cluster size
 #define ANYPREC_STAGE_WORDS 16  // binary-mma AnyBCQ: x words each warp transposes per round (16 measured ~1% faster than 4)
 #endif
 #ifndef ANYPREC_PROBE
-#define ANYPREC_PROBE 0  // development: 1 = loads only, 2 = compute only, 3 = binary kernel's staging without its transposes (wrong results), 4 = staging before the wait (valid for constant x only), 5 = wait only
+#define ANYPREC_PROBE 0  // development: 1 = loads only, 2 = compute only, 3 = binary kernel's staging without its transposes (wrong results), 4 = staging before the wait (valid for constant x only), 5 = wait only, 6 = table lookups without the byte interleave
 #endif
 #ifndef ANYPREC_TRACE
 #define ANYPREC_TRACE 0  // development: per-warp phase timestamps (ANYPREC_TRACE=1 at run time prints them)
@@ -232,6 +238,11 @@ __device__ __forceinline__ Tab8 tabFromHalves(uint32_t h01, uint32_t h23, uint32
 __device__ __forceinline__ void lookup8(const Tab8& T, uint32_t idx, uint32_t (&a)[4]) {
   uint32_t lo = prmt(T.l0, T.l1, idx);
   uint32_t hi = prmt(T.h0, T.h1, idx);
+#if ANYPREC_PROBE == 6  // development: lookups without the byte interleave (results are wrong)
+  a[0] = lo, a[1] = hi;
+  a[2] = prmt(T.l0, T.l1, idx >> 16), a[3] = prmt(T.h0, T.h1, idx >> 16);
+  return;
+#endif
   a[0] = __byte_perm(lo, hi, 0x5140);
   a[1] = __byte_perm(lo, hi, 0x7362);
   const uint32_t idx2 = idx >> 16;
@@ -249,8 +260,12 @@ __device__ __forceinline__ void lookup16(const Tab8& A, const Tab8& B, uint32_t 
   for (int h = 0; h < 2; ++h) {
     const uint32_t lo = prmt(prmt(A.l0, A.l1, idx3), prmt(B.l0, B.l1, idx3), sel);
     const uint32_t hi = prmt(prmt(A.h0, A.h1, idx3), prmt(B.h0, B.h1, idx3), sel);
+#if ANYPREC_PROBE == 6
+    a[2 * h] = lo, a[2 * h + 1] = hi;
+#else
     a[2 * h] = __byte_perm(lo, hi, 0x5140);
     a[2 * h + 1] = __byte_perm(lo, hi, 0x7362);
+#endif
     idx3 >>= 16;
     sel >>= 16;
   }
@@ -305,6 +320,43 @@ __device__ __forceinline__ void mmaPopc(int (&d)[4], const uint32_t (&a)[4], uin
       : "=&r"(d[0]), "=&r"(d[1]), "=&r"(d[2]), "=&r"(d[3])
       : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1), "r"(0));
 }
+// ---- Any-Precision at one token: integer tables, x in 8-bit digits ----
+// The fp16 table path spends a PRMT per weight on interleaving the low and high bytes it
+// looked up into fp16 pairs (a quarter of its instructions; leaving them out made 14336x4096
+// 3-bit 12% faster, H100, README). Integer mmas take bytes as they come: each row's table is
+// scaled to int16 (q = round(lut * 32767 / max|lut|)) and split into an unsigned low and a
+// signed high byte table; x is put in fixed point (a power-of-two step per 512-column segment)
+// as three signed 8-bit digits, X = d0 + 256 d1 + 65536 d2. Two m16n8k32 integer mmas per
+// 16 x 32 weights, one per byte table, with digit g of x as B column g; per segment the counts
+// go to fp32 as 2^-f sum_n 256^n (D_lo[n] + 256 D_hi[n]) (exact: |D| < 255 * 128 * 512 < 2^24),
+// and the tile's sum is multiplied by the row's scale.
+constexpr int kMethodLutInt = 3;  // kernel-internal method id (BitplaneArgs says kMethodLut)
+// c (+)= A B; FIRST: c = A B (a segment's first product, so the counts need no zeroing)
+template <bool UNSIGNED_A, bool FIRST>
+__device__ __forceinline__ void imma16832(int (&c)[4], uint32_t a0, uint32_t a1, uint32_t a2, uint32_t a3, uint32_t b0,
+                                          uint32_t b1) {
+  if constexpr (FIRST && UNSIGNED_A)
+    asm volatile(
+        "mma.sync.aligned.m16n8k32.row.col.s32.u8.s8.s32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%10,%10,%10,%10};\n"
+        : "=r"(c[0]), "=r"(c[1]), "=r"(c[2]), "=r"(c[3])
+        : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1), "r"(0));
+  else if constexpr (FIRST)
+    asm volatile(
+        "mma.sync.aligned.m16n8k32.row.col.s32.s8.s8.s32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%10,%10,%10,%10};\n"
+        : "=r"(c[0]), "=r"(c[1]), "=r"(c[2]), "=r"(c[3])
+        : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1), "r"(0));
+  else if constexpr (UNSIGNED_A)
+    asm volatile(
+        "mma.sync.aligned.m16n8k32.row.col.s32.u8.s8.s32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+        : "+r"(c[0]), "+r"(c[1]), "+r"(c[2]), "+r"(c[3])
+        : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
+  else
+    asm volatile(
+        "mma.sync.aligned.m16n8k32.row.col.s32.s8.s8.s32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+        : "+r"(c[0]), "+r"(c[1]), "+r"(c[2]), "+r"(c[3])
+        : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
+}
+
 // Four 8x8 b16 matrices from shared memory: lane l gets 32-bit element l % 4 of row l / 4 of
 // each; lanes 8m..8m+7 address the rows of matrix m.
 __device__ __forceinline__ void ldmatrixX4(uint32_t (&r)[4], const void* p) {
@@ -419,14 +471,17 @@ __global__ void __launch_bounds__(warpsFor(BITS) * 32, minCtasFor(BITS)) fusedKe
   constexpr int W = warpsFor(BITS);
   constexpr int kThreadsT = W * 32;
   constexpr int NTOK = 8 * NT;
-  constexpr bool kSmemLut = METHOD == kMethodLut && BITS >= 5;
-  constexpr bool kLut16 = METHOD == kMethodLut && BITS == 4;
+  constexpr bool kInt = METHOD == kMethodLutInt;  // Any-Precision <= 4 bits at one token, integer mmas
+  constexpr bool kLutLike = METHOD == kMethodLut || kInt;
+  static_assert(!kInt || (BITS <= 4 && NT == 1), "the integer table kernel is for 2-4 bits at one token");
+  constexpr bool kSmemLut = kLutLike && BITS >= 5;
+  constexpr bool kLut16 = kLutLike && BITS == 4;
   // AnyBCQ 4-bit: one 16-entry table per (row, group) = two 8-entry tables over planes 1..3
   // with plane 0's scale folded into the offset (-/+), looked up like Any-Precision 4-bit.
   constexpr bool kBcq16 = METHOD == kMethodBcq && BITS == 4;
   constexpr bool kSel16 = kLut16 || kBcq16;
-  constexpr int kChunks = METHOD == kMethodLut ? (kLut16 ? 2 : 1) : (BITS + 2) / 3;
-  constexpr int E = METHOD == kMethodLut ? 1 << BITS : 0;  // table entries per row
+  constexpr int kChunks = kLutLike ? (kLut16 ? 2 : 1) : (BITS + 2) / 3;
+  constexpr int E = kLutLike ? 1 << BITS : 0;  // table entries per row
   constexpr bool kPlanes = METHOD == kMethodBcqPlanes;    // AnyBCQ by binary mma (see mmaPopc), 1 token
   const int S = kp.ringSlots;
   extern __shared__ uint4 smem[];
@@ -453,9 +508,15 @@ __global__ void __launch_bounds__(warpsFor(BITS) * 32, minCtasFor(BITS)) fusedKe
   uint32_t* xbits = reinterpret_cast<uint32_t*>(xs);
   float* quadSum = reinterpret_cast<float*>(xbits + (size_t)kp.segsPerCta * 16 * kXBits);
   uint4* xraw = reinterpret_cast<uint4*>(quadSum + (size_t)kp.segsPerCta * 4);
+  // Integer table kernel: x digits, [segment][qloc][s][t][digit 0..2][half] u32 (see computeInt),
+  // then the fixed-point step 2^-f of each segment (16 bytes reserved per segment); the row
+  // tables become int16 in place, with each row's scale after them (rowScaleS).
+  uint32_t* xdig = reinterpret_cast<uint32_t*>(xs);
+  float* segScale = reinterpret_cast<float*>(xs + (size_t)kp.segsPerCta * 96);
   float* outS = kPlanes ? reinterpret_cast<float*>(xraw + (size_t)kp.segsPerCta * 64)
-                        : reinterpret_cast<float*>(xs + (size_t)kp.segsPerCta * 64 * tokens);
+                        : reinterpret_cast<float*>(xs + (size_t)kp.segsPerCta * (kInt ? 97 : 64 * tokens));
   uint16_t* lutS = reinterpret_cast<uint16_t*>(outS + NTOK * tileRows);
+  float* rowScaleS = reinterpret_cast<float*>(lutS + (size_t)tileRows * E);
 
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   const int g = lane >> 2, t = lane & 3;
@@ -481,7 +542,7 @@ __global__ void __launch_bounds__(warpsFor(BITS) * 32, minCtasFor(BITS)) fusedKe
   // addresses cost ~60 more, a run-time modulo and 64-bit row products among them). Not at
   // 9..16 tokens nor in the AnyBCQ table kernel above 3 bits: those spilled more with it
   // (5-8 bits) or measured no faster (4 bits).
-  constexpr bool kLean = kPlanes || (NT == 1 && (METHOD == kMethodLut || BITS <= 3));
+  constexpr bool kLean = kPlanes || (NT == 1 && (kLutLike || BITS <= 3));
   int issueSlot = 0;   // = j % S for the next issue(j) (kLean)
   int issueTile = -1;  // local tile whose row pointers P0, P1 hold (kLean)
   const uint32_t *P0 = a.planes, *P1 = a.planes;
@@ -530,7 +591,7 @@ __global__ void __launch_bounds__(warpsFor(BITS) * 32, minCtasFor(BITS)) fusedKe
   // conversion is not moved up to them).
   uint32_t pre[2][kRawBits + 1];  // [row g, g + 8][scales..., offset], see loadScaleBits
   int preKey = -1;  // j * groups + group of what pre holds
-  const int groups = METHOD != kMethodLut ? (cols + a.groupSize - 1) / a.groupSize : 0;
+  const int groups = !kLutLike ? (cols + a.groupSize - 1) / a.groupSize : 0;
   auto loadRaw = [&](int j, int tl, int grp) {
     const int2 r = laneRows(tl);
     loadScaleBits<kPrefetchScales>(pre, a, BITS, groups, r.x, r.y, grp);
@@ -573,7 +634,7 @@ __global__ void __launch_bounds__(warpsFor(BITS) * 32, minCtasFor(BITS)) fusedKe
   // Neither the planes nor the row tables depend on earlier kernels: put the tables and the
   // first S units in flight before waiting for those kernels (programmatic dependent launch)
   // and before staging the activations, so their DRAM latencies overlap.
-  constexpr bool kEarlyTables = METHOD == kMethodLut && ANYPREC_EARLY_TABLES;
+  constexpr bool kEarlyTables = kLutLike && ANYPREC_EARLY_TABLES;
   if constexpr (kEarlyTables) {
     // Row tables of the CTA's tiles, E/2 words per row; rows past the end are zero-filled.
     // One commit group of its own, older than every ring group (waited for before staging ends).
@@ -594,10 +655,15 @@ __global__ void __launch_bounds__(warpsFor(BITS) * 32, minCtasFor(BITS)) fusedKe
   // The binary-mma kernel requests one unit per warp first and the rest of its ring once its
   // activation loads are out, so that those wait behind less (AnyBCQ sums 3.04 / 2.53 -> 3.09 /
   // 2.68 at 2 / 3 bits against a full first wave, one device call; 4 bits have one slot). The
-  // table kernels measured no gain from it (Any-Precision 3-bit 2.69 -> 2.68).
-  constexpr int kFirstWaveUnits = kPlanes ? ANYPREC_PLANES_FIRST_WAVE : ANYPREC_FIRST_WAVE;
-  constexpr bool kTopUp = kFirstWaveUnits > 0 && ANYPREC_TOPUP;
-  const int firstWave = kFirstWaveUnits > 0 ? min(kFirstWaveUnits, S) : S;
+  // fp16 table kernel measured no gain from it (Any-Precision 3-bit 2.69 -> 2.68, session 7); with
+  // the integer table kernel Any-Precision at one token does gain (sums 3-bit 2.93 -> 3.05 / 3.04,
+  // 8-bit 0.94 -> 0.98 / 0.97, 2 and 4 bits equal; two runs each, session 10), while several
+  // tokens lose (8 / 1 tokens AnyBCQ 2-bit 1.89 -> 2.10), so only one token does.
+  const int firstWaveUnits = kPlanes                     ? ANYPREC_PLANES_FIRST_WAVE
+                             : kLutLike && tokens == 1 ? ANYPREC_LUT1_FIRST_WAVE
+                                                       : ANYPREC_FIRST_WAVE;
+  constexpr bool kTopUp = ANYPREC_TOPUP;  // (a no-op where the first wave was a full ring)
+  const int firstWave = firstWaveUnits > 0 ? min(firstWaveUnits, S) : S;
   int issued = 0;  // units (= ring commit groups) issued so far
   // Binary-mma AnyBCQ: the first unit's scales are requested ahead of the copies (loadPackedBits).
   if constexpr (kPlanes)
@@ -712,6 +778,69 @@ __global__ void __launch_bounds__(warpsFor(BITS) * 32, minCtasFor(BITS)) fusedKe
         if (wd < nseg * 16 && lane < kXBits) xbits[wd * kXBits + lane] = word;
       }
     }
+  } else if constexpr (kInt) {
+    // One token, two threads per 32-column word (16 columns each), so that the 32 items of a
+    // 512-column segment are one warp's for each b of a batch: the warp's largest |x| gives the
+    // segment's fixed-point step 2^-f (|x| 2^f < 2^22) without a CTA barrier. Each column goes to
+    // X = round(x 2^f) by the float magic number (X + 1.5 * 2^23 is exact in fp32), biased by
+    // 0x808080 so that its bytes minus 128 are the signed digits (X = d0 + 256 d1 + 65536 d2),
+    // and the digits of columns s, s + 4, s + 8, s + 12 of the item are gathered into one word
+    // per (s, digit) by PRMT.
+    constexpr int kIntBatch = 4;
+    const int items = nseg * 32;  // (word of the slice, half of its columns)
+    for (int base = threadIdx.x; base < items; base += kThreadsT * kIntBatch) {  // warp-uniform bounds
+      uint4 u[kIntBatch][2];
+#pragma unroll
+      for (int b = 0; b < kIntBatch; ++b) {
+        const int item = base + b * kThreadsT, gw = seg0 * 16 + (item >> 1);
+        const bool ok = item < items && gw < K32;
+        const uint4* src = reinterpret_cast<const uint4*>(a.x + (size_t)(ok ? gw : 0) * 32 + (item & 1) * 16);
+        u[b][0] = ok ? __ldg(src) : make_uint4(0, 0, 0, 0);
+        u[b][1] = ok ? __ldg(src + 1) : make_uint4(0, 0, 0, 0);
+      }
+      topUp();
+#pragma unroll
+      for (int b = 0; b < kIntBatch; ++b) {
+        const int item = base + b * kThreadsT;
+        if (item - lane >= items) break;  // the whole warp is past the slice
+        const uint32_t hw[8] = {u[b][0].x, u[b][0].y, u[b][0].z, u[b][0].w, u[b][1].x, u[b][1].y, u[b][1].z, u[b][1].w};
+        __half2 m2 = __habs2(*reinterpret_cast<const __half2*>(&hw[0]));
+#pragma unroll
+        for (int i = 1; i < 8; ++i) m2 = __hmax2_nan(m2, __habs2(*reinterpret_cast<const __half2*>(&hw[i])));  // inf / NaN kept
+        uint32_t mw = h2u(m2);
+#pragma unroll
+        for (int d = 16; d > 0; d >>= 1) {
+          const uint32_t o = __shfl_xor_sync(0xFFFFFFFFu, mw, d);
+          mw = h2u(__hmax2_nan(*reinterpret_cast<const __half2*>(&mw), *reinterpret_cast<const __half2*>(&o)));
+        }
+        const float m0 = __low2float(*reinterpret_cast<const __half2*>(&mw)), m1 = __high2float(*reinterpret_cast<const __half2*>(&mw));
+        const float amax = m0 > m1 || m0 != m0 ? m0 : m1;
+        const bool finite = isfinite(amax);
+        int e = 0;
+        frexpf(finite ? amax : 1.f, &e);  // amax in [2^(e-1), 2^e)
+        const int f = finite && amax > 0.f ? 22 - e : 0;
+        const float toFixed = finite ? ldexpf(1.f, f) : 0.f;
+        const int seg = item >> 5;
+        if (lane == 0) segScale[seg] = finite ? ldexpf(1.f, -f) : __int_as_float(0x7FC00000);  // inf / NaN in x: NaN outputs
+        uint32_t U[16];  // X + 0x808080 of columns 16h .. 16h + 15 of the word
+#pragma unroll
+        for (int i = 0; i < 8; ++i) {
+          const float2 x2 = __half22float2(*reinterpret_cast<const __half2*>(&hw[i]));
+          U[2 * i] = __float_as_uint(fmaf(x2.x, toFixed, 12582912.f)) - 0x4ABF7F80u;
+          U[2 * i + 1] = __float_as_uint(fmaf(x2.y, toFixed, 12582912.f)) - 0x4ABF7F80u;
+        }
+        const int h = item & 1, q = (item >> 1) & 15, tq = q >> 2, qloc = q & 3;
+        uint32_t* dst = xdig + ((seg * 4 + qloc) * 16 + tq) * 6 + h;  // s = 0, digit 0
+#pragma unroll
+        for (int sc = 0; sc < 4; ++sc)
+#pragma unroll
+          for (int d = 0; d < 3; ++d) {
+            const uint32_t sel = d | ((4 + d) << 4);
+            const uint32_t lo = prmt(U[sc], U[sc + 4], sel), hi = prmt(U[sc + 8], U[sc + 12], sel);
+            dst[sc * 24 + d * 2] = prmt(lo, hi, 0x5410) ^ 0x80808080u;
+          }
+      }
+    }
   } else {
     // kStageBatch items per thread with all their loads issued before the first is used: at
     // 8-16 tokens a thread stages several items, and serial L2 round trips would dominate.
@@ -757,7 +886,7 @@ __global__ void __launch_bounds__(warpsFor(BITS) * 32, minCtasFor(BITS)) fusedKe
   topUp();  // threads without activation loads
   if constexpr (kEarlyTables) {
     cpAsyncWaitAtMost(kTopUp ? issued : firstWave);  // the table group (older than every ring group)
-  } else if constexpr (METHOD == kMethodLut) {
+  } else if constexpr (kLutLike) {
     // Row tables of the CTA's tiles (E/2 words per row; rows past the end read as zeros).
     const uint32_t* src = reinterpret_cast<const uint32_t*>(a.table);
     uint32_t* dst = reinterpret_cast<uint32_t*>(lutS);
@@ -768,6 +897,31 @@ __global__ void __launch_bounds__(warpsFor(BITS) * 32, minCtasFor(BITS)) fusedKe
     }
   }
   __syncthreads();
+  if constexpr (kInt) {
+    // Row tables to int16 in place (q = round(lut * 32767 / max|lut|)), the row's scale beside.
+    for (int r = threadIdx.x; r < ntile * 16; r += kThreadsT) {
+      uint32_t* L = reinterpret_cast<uint32_t*>(lutS + r * E);
+      uint32_t h[E / 2];
+#pragma unroll
+      for (int i = 0; i < E / 2; ++i) h[i] = L[i];
+      float amax = 0.f;
+#pragma unroll
+      for (int i = 0; i < E / 2; ++i) {
+        const float2 f = __half22float2(__habs2(*reinterpret_cast<const __half2*>(&h[i])));
+        const bool bad = ((h[i] & 0x7C00u) == 0x7C00u) || ((h[i] & 0x7C000000u) == 0x7C000000u);
+        amax = bad || amax != amax ? __int_as_float(0x7FC00000) : fmaxf(amax, fmaxf(f.x, f.y));
+      }
+      const bool ok = isfinite(amax);
+      const float toInt = ok && amax > 0.f ? 32767.f / amax : 0.f;
+#pragma unroll
+      for (int i = 0; i < E / 2; ++i) {
+        const float2 f = __half22float2(*reinterpret_cast<const __half2*>(&h[i]));
+        L[i] = ((uint32_t)__float2int_rn(f.x * toInt) & 0xFFFFu) | ((uint32_t)__float2int_rn(f.y * toInt) << 16);
+      }
+      rowScaleS[r] = ok ? amax * (1.f / 32767.f) : __int_as_float(0x7FC00000);  // a NaN or inf entry: NaN outputs
+    }
+    __syncthreads();
+  }
 #if ANYPREC_PROBE == 4  // development: activations staged before the wait (valid only for constant x)
   gridDependencyWait();
   allowDependentLaunch();
@@ -775,7 +929,7 @@ __global__ void __launch_bounds__(warpsFor(BITS) * 32, minCtasFor(BITS)) fusedKe
   tracePhase(kp, 2);
   if constexpr (kPlanes && !kDeferPack) packLoaded(packedNext);  // loaded before the first wave
 
-  constexpr int kChains = ANYPREC_ACC_CHAINS;
+  constexpr int kChains = kInt ? ANYPREC_INT_CHAINS : ANYPREC_ACC_CHAINS;
   Tab8 tab0[kChunks], tab1[kChunks];
   int curKey = -1;
   const int xStep = tokens * 4;  // uint4 between consecutive (qloc, s) blocks of xs
@@ -954,6 +1108,12 @@ __global__ void __launch_bounds__(warpsFor(BITS) * 32, minCtasFor(BITS)) fusedKe
     }
   };
 
+  // Integer table kernel unit (see imma16832): the lookups of the fp16 path without its byte
+  // interleave, low bytes (unsigned) and high bytes (signed) as the A operands of two integer
+  // mmas whose B column g is digit g of x (lanes g >= 3: zero). Accumulated in int32 over the
+  // tile, scaled once in settle().
+  int accLo[kInt ? kChains : 1][4], accHi[kInt ? kChains : 1][4];  // set by each segment's first mmas
+  float rowScale0 = 0.f, rowScale1 = 0.f, rowAcc[2] = {0.f, 0.f};
   // Binary-mma AnyBCQ unit: v0[b] / v1[b] = the A operands of quads 0, 1 / 2, 3 of plane b (see
   // the ring read); quad i (columns 128i.. of the segment, one group) is k-block t of three popc
   // mmas, whose n columns are x bits 8m + g. Lane (g, t) accumulates, per row, scale * (its two
@@ -976,6 +1136,15 @@ __global__ void __launch_bounds__(warpsFor(BITS) * 32, minCtasFor(BITS)) fusedKe
 #pragma unroll
       for (int c = 1; c < kChains; ++c) accs[c][0][0] = accs[c][0][1] = accs[c][0][2] = accs[c][0][3] = 0.f;
       popAcc[0] = popAcc[1] = popCorr[0] = popCorr[1] = 0.f;
+    } else if constexpr (kInt) {
+      float r0 = rowAcc[0], r1 = rowAcc[1];
+      r0 += __shfl_xor_sync(0xFFFFFFFFu, r0, 1), r1 += __shfl_xor_sync(0xFFFFFFFFu, r1, 1);
+      r0 += __shfl_xor_sync(0xFFFFFFFFu, r0, 2), r1 += __shfl_xor_sync(0xFFFFFFFFu, r1, 2);
+      accs[0][0][0] = r0 * rowScale0, accs[0][0][2] = r1 * rowScale1;
+      accs[0][0][1] = accs[0][0][3] = 0.f;  // columns of padding tokens
+#pragma unroll
+      for (int c = 1; c < kChains; ++c) accs[c][0][0] = accs[c][0][1] = accs[c][0][2] = accs[c][0][3] = 0.f;
+      rowAcc[0] = rowAcc[1] = 0.f;
     }
   };
   auto computePlanes = [&](int j, const uint32_t (&v0)[BITS][4], const uint32_t (&v1)[BITS][4]) {
@@ -1018,6 +1187,90 @@ __global__ void __launch_bounds__(warpsFor(BITS) * 32, minCtasFor(BITS)) fusedKe
       const uint32_t uo = __shfl_sync(0xFFFFFFFFu, packedCur[BITS], (g << 2) | i);
       const float2 off = __half22float2(*reinterpret_cast<const __half2*>(&uo));
       popCorr[0] += (off.x - sum0) * sumX, popCorr[1] += (off.y - sum1) * sumX;
+    }
+  };
+
+  auto intTables = [&](int rowL0, int rowL1) {
+#pragma unroll
+    for (int c = 0; c < (kLut16 ? 2 : 1); ++c) {
+      const uint32_t* L0 = reinterpret_cast<const uint32_t*>(lutS + rowL0 * E + 8 * c);
+      const uint32_t* L1 = reinterpret_cast<const uint32_t*>(lutS + rowL1 * E + 8 * c);
+      if constexpr (E >= 8) {
+        const uint4 e0 = *reinterpret_cast<const uint4*>(L0), e1 = *reinterpret_cast<const uint4*>(L1);
+        tab0[c] = tabFromHalves(e0.x, e0.y, e0.z, e0.w);
+        tab1[c] = tabFromHalves(e1.x, e1.y, e1.z, e1.w);
+      } else {
+        tab0[c] = tabFromHalves(L0[0], L0[1], 0u, 0u);
+        tab1[c] = tabFromHalves(L1[0], L1[1], 0u, 0u);
+      }
+    }
+    rowScale0 = rowScaleS[rowL0], rowScale1 = rowScaleS[rowL1];
+  };
+  auto computeInt = [&](int j, const uint32_t (&v0)[BITS][4], const uint32_t (&v1)[BITS][4]) {
+    const int tl = at.tile, sg = at.seg;
+    at.advance(nseg);  // now the unit of j + 1
+    if (tl != accTile) {
+      if (accTile >= 0) settle();
+      flush();
+      accTile = tl;
+      intTables(tl * 16 + g, tl * 16 + g + 8);
+    }
+    // uint2 (halves 0, 1) of [segment][qloc][s][t][digit]. Lanes g >= 3 repeat digit 2: their
+    // B columns 3..7 only feed count columns that the fold weighs by zero.
+    const uint2* xd = reinterpret_cast<const uint2*>(xdig) + (size_t)sg * 192 + t * 3 + min(g, 2);
+#pragma unroll
+    for (int qloc = 0; qloc < 4; ++qloc) {
+      uint32_t pw0[BITS], pw1[BITS];
+#pragma unroll
+      for (int p = 0; p < BITS; ++p) pw0[p] = v0[p][qloc], pw1[p] = v1[p][qloc];
+      uint32_t X0[2][4], X1[2][4];
+      if constexpr (kLut16) {
+        classIndices<3>(pw0 + 1, X0[0]), classIndices<3>(pw1 + 1, X1[0]);
+        classIndices<1>(pw0, X0[1]), classIndices<1>(pw1, X1[1]);
+      } else {
+        classIndices<BITS>(pw0, X0[0]), classIndices<BITS>(pw1, X1[0]);
+      }
+#pragma unroll
+      for (int sc = 0; sc < 4; ++sc) {
+        const uint2 xb = xd[qloc * 48 + sc * 12];
+        const uint32_t i0 = X0[0][sc], i1 = X1[0][sc];
+        uint32_t lo[4], hi[4];  // a0..a3: row g / g + 8, nibbles 0..3, then 4..7
+        if constexpr (kLut16) {
+          const uint32_t s0 = 0x32103210u | (X0[1][sc] << 2), s1 = 0x32103210u | (X1[1][sc] << 2);
+          auto pick = [&](const Tab8& A, const Tab8& B, uint32_t idx, uint32_t sel, uint32_t& l, uint32_t& h) {
+            l = prmt(prmt(A.l0, A.l1, idx), prmt(B.l0, B.l1, idx), sel);
+            h = prmt(prmt(A.h0, A.h1, idx), prmt(B.h0, B.h1, idx), sel);
+          };
+          pick(tab0[0], tab0[1], i0, s0, lo[0], hi[0]);
+          pick(tab1[0], tab1[1], i1, s1, lo[1], hi[1]);
+          pick(tab0[0], tab0[1], i0 >> 16, s0 >> 16, lo[2], hi[2]);
+          pick(tab1[0], tab1[1], i1 >> 16, s1 >> 16, lo[3], hi[3]);
+        } else {
+          lo[0] = prmt(tab0[0].l0, tab0[0].l1, i0), hi[0] = prmt(tab0[0].h0, tab0[0].h1, i0);
+          lo[1] = prmt(tab1[0].l0, tab1[0].l1, i1), hi[1] = prmt(tab1[0].h0, tab1[0].h1, i1);
+          lo[2] = prmt(tab0[0].l0, tab0[0].l1, i0 >> 16), hi[2] = prmt(tab0[0].h0, tab0[0].h1, i0 >> 16);
+          lo[3] = prmt(tab1[0].l0, tab1[0].l1, i1 >> 16), hi[3] = prmt(tab1[0].h0, tab1[0].h1, i1 >> 16);
+        }
+        if (qloc == 0 && sc < kChains) {
+          imma16832<true, true>(accLo[sc % kChains], lo[0], lo[1], lo[2], lo[3], xb.x, xb.y);
+          imma16832<false, true>(accHi[sc % kChains], hi[0], hi[1], hi[2], hi[3], xb.x, xb.y);
+        } else {
+          imma16832<true, false>(accLo[sc % kChains], lo[0], lo[1], lo[2], lo[3], xb.x, xb.y);
+          imma16832<false, false>(accHi[sc % kChains], hi[0], hi[1], hi[2], hi[3], xb.x, xb.y);
+        }
+      }
+    }
+    // The segment's counts at its fixed-point step into fp32: lane t holds digits 2t, 2t + 1
+    // (weights 256^(2t), 256^(2t+1)); digits >= 3 are zero.
+    const float step = segScale[sg];
+    const float wt0 = t == 0 ? step : t == 1 ? 65536.f * step : 0.f, wt1 = t == 0 ? 256.f * step : 0.f;
+#pragma unroll
+    for (int i = 0; i < 2; ++i) {
+      int lo0 = accLo[0][2 * i], lo1 = accLo[0][2 * i + 1], hi0 = accHi[0][2 * i], hi1 = accHi[0][2 * i + 1];
+#pragma unroll
+      for (int c = 1; c < kChains; ++c)
+        lo0 += accLo[c][2 * i], lo1 += accLo[c][2 * i + 1], hi0 += accHi[c][2 * i], hi1 += accHi[c][2 * i + 1];
+      rowAcc[i] = fmaf(fmaf(256.f, (float)hi0, (float)lo0), wt0, fmaf(fmaf(256.f, (float)hi1, (float)lo1), wt1, rowAcc[i]));
     }
   };
 
@@ -1065,6 +1318,7 @@ __global__ void __launch_bounds__(warpsFor(BITS) * 32, minCtasFor(BITS)) fusedKe
     }
 #else
     if constexpr (kPlanes) computePlanes(j, v0, v1);
+    else if constexpr (kInt) computeInt(j, v0, v1);
     else compute(j, v0, v1);
 #endif
     if (ANYPREC_TRACE && j == 0) tracePhase(kp, 3);
@@ -1133,7 +1387,7 @@ __global__ void __launch_bounds__(warpsFor(BITS) * 32, minCtasFor(BITS)) fusedKe
     // uses the inbox, so a peer may store into it while this CTA still computes, and nobody reads
     // another CTA's shared memory after the barrier (no second one before exiting). Measured
     // 0.4-1.1 us faster per split launch than the reads below (README, session 9).
-    float* box0 = reinterpret_cast<float*>(lutS + (size_t)tileRows * E);  // [csize][n]
+    float* box0 = rowScaleS + (kInt ? tileRows : 0);  // [csize][n]
     for (int e = threadIdx.x; e < n; e += kThreadsT) {
       const int tk = e / outRows, rl = e - tk * outRows, owner = (e / kThreadsT) % csize;
       float* box = owner == rank ? box0 : cluster.map_shared_rank(box0, owner);
@@ -1265,11 +1519,14 @@ cudaError_t launchOne(const BitplaneArgs& a, cudaStream_t stream) {
   constexpr int perSm = ctasPerSmFor(BITS);
   const int nsegTotal = (a.cols + kSegCols - 1) / kSegCols;
   const int tilesTotal = (a.rows + 15) / 16;
-  const size_t rowBytes = (size_t)NTOK * 4 + (METHOD == kMethodLut ? (size_t(1) << BITS) * 2 : 0);  // outS + lutS per row
+  constexpr bool kLutLike = METHOD == kMethodLut || METHOD == kMethodLutInt;
+  const size_t rowBytes = (size_t)NTOK * 4 + (kLutLike ? (size_t(1) << BITS) * 2 : 0) + (METHOD == kMethodLutInt ? 4 : 0);  // outS + lutS (+ rowScaleS) per row
   const size_t stageBytes = ringStageBytes(BITS);
   // staged activations per 512-column segment (binary-mma AnyBCQ: 16 words x 24 bit-planes, the
-  // 4 quads' sums, the raw slice)
-  const size_t segBytes = METHOD == kMethodBcqPlanes ? 16 * kXBits * 4 + 4 * 4 + 1024 : (size_t)1024 * a.tokens;
+  // 4 quads' sums, the raw slice; the integer table kernel: 3 digit bytes per column)
+  const size_t segBytes = METHOD == kMethodBcqPlanes ? 16 * kXBits * 4 + 4 * 4 + 1024
+                          : METHOD == kMethodLutInt  ? 1536 + 16
+                                                     : (size_t)1024 * a.tokens;
   const size_t cap = (size_t)kSmemPerSm / perSm - 1024;  // shared memory per CTA at perSm CTAs per SM
   // Each warp parks two partial tiles of NTOK x 16 floats in its own ring slots at the end,
   // so slots x BITS KiB must hold 2 x NTOK x 64 bytes: two slots for 1-bit at 9..16 tokens.
@@ -1317,11 +1574,13 @@ cudaError_t launchOne(const BitplaneArgs& a, cudaStream_t stream) {
   // 4096-column matrices at 2..16 tokens (AnyBCQ only up to 4 bits and 3 x SMs tiles), small
   // ones (<= 3 x SMs tiles) of Any-Precision <= 4 bits and of the AnyBCQ binary kernel <= 3 bits
   // at one token, Any-Precision 2-bit at one token, and large ones of Any-Precision >= 5 bits
-  // at one token. These are graphs of one shape, where the launch before is colocated too; after
-  // a launch that fills the SMs, a colocated grid can land two CTAs on the SMs that free up first
-  // (presumably what made Any-Precision 4096x14336 colocated at one token, 1.4 us faster in its own
-  // graph, cost 12 us as the last chunk of a 33-token call after two 16-token launches; session 8,
-  // not kept). So the caller, which knows the launch order, passes kColocateNever after a
+  // at one token (the integer table kernel also on rows longer than 4096 columns: 4096x14336
+  // 3 / 4-bit 15.68 / 20.41 -> 13.87 / 19.40 us, 2-bit equal, session 10). These are graphs of
+  // one shape, where the launch before is colocated too; after a launch that fills the SMs, a
+  // colocated grid can land two CTAs on the SMs that free up first (presumably what made
+  // Any-Precision 4096x14336 colocated at one token, 1.4 us faster in its own graph, cost 12 us as
+  // the last chunk of a 33-token call after two 16-token launches; session 8, so that chunk now
+  // passes kColocateNever). So the caller, which knows the launch order, passes kColocateNever after a
   // different kernel (a decoder layer: up to 24% faster at one token, 24-31% at 8 tokens, session
   // 9). Not decided here from the stream's previous launch: the grid decides which warps share a
   // tile and so the rounding, and the same arguments must give the same bits.
@@ -1332,7 +1591,8 @@ cudaError_t launchOne(const BitplaneArgs& a, cudaStream_t stream) {
   const bool colocate =
       forcedColocate >= 0            ? forcedColocate > 0
       : a.colocate == kColocateNever ? false
-      : METHOD == kMethodLut         ? (BITS <= 4 ? (shortRows && (a.tokens > 1 || fewTiles)) || (BITS == 2 && a.tokens == 1)
+      : kLutLike                     ? (BITS <= 4 ? (shortRows && (a.tokens > 1 || fewTiles)) || (BITS == 2 && a.tokens == 1) ||
+                                                      (METHOD == kMethodLutInt && !shortRows)
                                                   : a.tokens == 1 && tilesTotal > 2 * sms)
       : METHOD == kMethodBcqPlanes ? BITS <= 3 && fewTiles
                                      : BITS <= 4 && shortRows && a.tokens > 1 && fewTiles;
@@ -1526,7 +1786,20 @@ int fusedMaxCols(int tokens) {
 cudaError_t launchFused(const BitplaneArgs& a, cudaStream_t stream) {
   if (a.tokens < 1 || a.tokens > kFusedMaxTokens) return cudaErrorInvalidValue;
   const bool two = a.tokens > 8;
-  if (a.method == kMethodLut) return two ? launchBits<kMethodLut, 2>(a, stream) : launchBits<kMethodLut, 1>(a, stream);
+  if (a.method == kMethodLut) {
+    // Any-Precision 2-4 bits at one token: the integer table kernel. $ANYPREC_LUT_INT=0 forces
+    // the fp16 table kernel (development comparisons; the GPU suite runs both).
+    static const int intForced = [] { const char* e = std::getenv("ANYPREC_LUT_INT"); return e ? std::atoi(e) : -1; }();
+    if (a.tokens == 1 && intForced != 0) {
+      switch (a.bits) {
+        case 2: return launchOne<kMethodLutInt, 2, 1>(a, stream);
+        case 3: return launchOne<kMethodLutInt, 3, 1>(a, stream);
+        case 4: return launchOne<kMethodLutInt, 4, 1>(a, stream);
+        default: break;
+      }
+    }
+    return two ? launchBits<kMethodLut, 2>(a, stream) : launchBits<kMethodLut, 1>(a, stream);
+  }
   // AnyBCQ at one token with every 128-column quad in one group: binary mma on the planes. It
   // measured faster than the table kernel on the H100 everywhere but 4096x11008 at 3 bits (5%
   // slower; README), so it is not chosen by shape. $ANYPREC_BCQ_PLANES=0|1 overrides the choice

@@ -419,6 +419,9 @@ Napi::Value Matmul(const Napi::CallbackInfo& info) {
     c.tokens = tokens - t0 < kFusedMaxTokens ? tokens - t0 : kFusedMaxTokens;
     c.x = a.x + size_t(t0) * a.cols;
     c.out = a.out + size_t(t0) * a.rows;
+    // A shorter last chunk follows a launch of another configuration, which may leave the SMs
+    // unevenly busy: no grid sized for one CTA per SM there (see colocate in launchOne).
+    if (t0 > 0 && c.tokens < kFusedMaxTokens) c.colocate = kColocateNever;
     Check(env, launchFused(c, stream), "fused bit-plane matmul launch");
   }
   return Napi::String::New(env, tokens > kFusedMaxTokens ? "fused-chunked" : "fused");
