@@ -1512,6 +1512,34 @@ cudaError_t traceLaunch(cudaLaunchConfig_t cfg, Kernel kernel, KernelParams kp, 
 }
 #endif
 
+// The colocation rule of launchOne (see there) for kernel-internal method `method`.
+bool colocateRule(int method, int bits, const BitplaneArgs& a) {
+  static const int forced = [] { const char* e = std::getenv("ANYPREC_COLOCATE"); return e ? std::atoi(e) : -1; }();
+  const int sms = deviceSmCount(), tilesTotal = (a.rows + 15) / 16;
+  const bool shortRows = a.cols <= 4096, fewTiles = tilesTotal <= 3 * sms;
+  const bool lutLike = method == kMethodLut || method == kMethodLutInt;
+  return forced >= 0                   ? forced > 0
+         : a.colocate == kColocateNever ? false
+         : lutLike                      ? (bits <= 4 ? (shortRows && (a.tokens > 1 || fewTiles)) || (bits == 2 && a.tokens == 1) ||
+                                                        (method == kMethodLutInt && !shortRows)
+                                                     : a.tokens == 1 && tilesTotal > 2 * sms)
+         : method == kMethodBcqPlanes   ? bits <= 3 && fewTiles
+                                        : bits <= 4 && shortRows && a.tokens > 1 && fewTiles;
+}
+
+// Kernel-internal method that launchFused runs for these arguments. $ANYPREC_LUT_INT=0 forces
+// the fp16 table kernel for Any-Precision at one token, $ANYPREC_BCQ_PLANES=0|1 the AnyBCQ one
+// (development comparisons; the GPU suite runs both).
+int fusedMethod(const BitplaneArgs& a) {
+  static const int intForced = [] { const char* e = std::getenv("ANYPREC_LUT_INT"); return e ? std::atoi(e) : -1; }();
+  static const int planesForced = [] { const char* e = std::getenv("ANYPREC_BCQ_PLANES"); return e ? std::atoi(e) : -1; }();
+  if (a.method == kMethodLut) return a.tokens == 1 && a.bits <= 4 && intForced != 0 ? kMethodLutInt : kMethodLut;
+  // AnyBCQ at one token with every 128-column quad in one group: binary mma on the planes. It
+  // measured faster than the table kernel on the H100 everywhere but 4096x11008 at 3 bits (5%
+  // slower; README), so it is not chosen by shape.
+  return a.tokens == 1 && a.groupSize % 128 == 0 && planesForced != 0 ? kMethodBcqPlanes : kMethodBcq;
+}
+
 template <int METHOD, int BITS, int NT>
 cudaError_t launchOne(const BitplaneArgs& a, cudaStream_t stream) {
   constexpr int NTOK = 8 * NT;
@@ -1585,17 +1613,7 @@ cudaError_t launchOne(const BitplaneArgs& a, cudaStream_t stream) {
   // 9). Not decided here from the stream's previous launch: the grid decides which warps share a
   // tile and so the rounding, and the same arguments must give the same bits.
   // $ANYPREC_COLOCATE=0|1 overrides both (development).
-  static const int forcedColocate = [] { const char* e = std::getenv("ANYPREC_COLOCATE"); return e ? std::atoi(e) : -1; }();
-  const int sms = deviceSmCount();
-  const bool shortRows = a.cols <= 4096, fewTiles = tilesTotal <= 3 * sms;
-  const bool colocate =
-      forcedColocate >= 0            ? forcedColocate > 0
-      : a.colocate == kColocateNever ? false
-      : kLutLike                     ? (BITS <= 4 ? (shortRows && (a.tokens > 1 || fewTiles)) || (BITS == 2 && a.tokens == 1) ||
-                                                      (METHOD == kMethodLutInt && !shortRows)
-                                                  : a.tokens == 1 && tilesTotal > 2 * sms)
-      : METHOD == kMethodBcqPlanes ? BITS <= 3 && fewTiles
-                                     : BITS <= 4 && shortRows && a.tokens > 1 && fewTiles;
+  const bool colocate = colocateRule(METHOD, BITS, a);
   const int perGrid = colocate ? 1 : perSm;  // CTAs per SM the grid is sized for
   // The binary-mma kernel's staging (fixed point and a bit transpose of every 32 columns) costs
   // more per segment than the table kernels' permutation: at one token it makes long rows split
@@ -1786,28 +1804,20 @@ int fusedMaxCols(int tokens) {
 cudaError_t launchFused(const BitplaneArgs& a, cudaStream_t stream) {
   if (a.tokens < 1 || a.tokens > kFusedMaxTokens) return cudaErrorInvalidValue;
   const bool two = a.tokens > 8;
-  if (a.method == kMethodLut) {
-    // Any-Precision 2-4 bits at one token: the integer table kernel. $ANYPREC_LUT_INT=0 forces
-    // the fp16 table kernel (development comparisons; the GPU suite runs both).
-    static const int intForced = [] { const char* e = std::getenv("ANYPREC_LUT_INT"); return e ? std::atoi(e) : -1; }();
-    if (a.tokens == 1 && intForced != 0) {
-      switch (a.bits) {
-        case 2: return launchOne<kMethodLutInt, 2, 1>(a, stream);
-        case 3: return launchOne<kMethodLutInt, 3, 1>(a, stream);
-        case 4: return launchOne<kMethodLutInt, 4, 1>(a, stream);
-        default: break;
-      }
-    }
-    return two ? launchBits<kMethodLut, 2>(a, stream) : launchBits<kMethodLut, 1>(a, stream);
+  switch (fusedMethod(a)) {
+    case kMethodLutInt:  // Any-Precision 2-4 bits at one token
+      if (a.bits == 2) return launchOne<kMethodLutInt, 2, 1>(a, stream);
+      if (a.bits == 3) return launchOne<kMethodLutInt, 3, 1>(a, stream);
+      return launchOne<kMethodLutInt, 4, 1>(a, stream);
+    case kMethodLut: return two ? launchBits<kMethodLut, 2>(a, stream) : launchBits<kMethodLut, 1>(a, stream);
+    case kMethodBcqPlanes: return launchBits<kMethodBcqPlanes, 1>(a, stream);
+    default: return two ? launchBits<kMethodBcq, 2>(a, stream) : launchBits<kMethodBcq, 1>(a, stream);
   }
-  // AnyBCQ at one token with every 128-column quad in one group: binary mma on the planes. It
-  // measured faster than the table kernel on the H100 everywhere but 4096x11008 at 3 bits (5%
-  // slower; README), so it is not chosen by shape. $ANYPREC_BCQ_PLANES=0|1 overrides the choice
-  // (development comparisons).
-  static const int planesForced = [] { const char* e = std::getenv("ANYPREC_BCQ_PLANES"); return e ? std::atoi(e) : -1; }();
-  const bool planes = planesForced != 0;
-  if (a.tokens == 1 && a.groupSize % 128 == 0 && planes) return launchBits<kMethodBcqPlanes, 1>(a, stream);
-  return two ? launchBits<kMethodBcq, 2>(a, stream) : launchBits<kMethodBcq, 1>(a, stream);
+}
+
+bool fusedColocates(const BitplaneArgs& a) {
+  const int bits = a.bits;
+  return a.tokens >= 1 && a.tokens <= kFusedMaxTokens && colocateRule(fusedMethod(a), bits, a);
 }
 
 cudaError_t launchDequant(const BitplaneArgs& a, uint16_t* weightF16, cudaStream_t stream) {

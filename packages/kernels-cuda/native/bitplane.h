@@ -31,6 +31,9 @@ struct BitplaneArgs {
 /** Largest `cols` the fused kernel accepts for this token count (x slice must fit shared memory). */
 int fusedMaxCols(int tokens);
 
+/** Whether launchFused would size this launch's grid at one CTA per SM ("colocation"). */
+bool fusedColocates(const BitplaneArgs& a);
+
 /** out = x · Wᵀ through the fused kernel; tokens in 1..kFusedMaxTokens. */
 cudaError_t launchFused(const BitplaneArgs& a, cudaStream_t stream);
 

@@ -419,9 +419,15 @@ Napi::Value Matmul(const Napi::CallbackInfo& info) {
     c.tokens = tokens - t0 < kFusedMaxTokens ? tokens - t0 : kFusedMaxTokens;
     c.x = a.x + size_t(t0) * a.cols;
     c.out = a.out + size_t(t0) * a.rows;
-    // A shorter last chunk follows a launch of another configuration, which may leave the SMs
-    // unevenly busy: no grid sized for one CTA per SM there (see colocate in launchOne).
-    if (t0 > 0 && c.tokens < kFusedMaxTokens) c.colocate = kColocateNever;
+    // A shorter last chunk follows a 16-token launch of the same matrix. A grid sized for one
+    // CTA per SM after a launch that filled the SMs can land two CTAs on the SMs that free up
+    // first (4096x14336 at 33 tokens 65 -> 77 us, session 8); after a colocated one it overlaps
+    // as intended (4096x4096 3-bit at 33 tokens 27.7 us colocated, 39.5 with 'never', session 10).
+    if (t0 > 0 && c.tokens < kFusedMaxTokens) {
+      BitplaneArgs before = a;
+      before.tokens = kFusedMaxTokens;
+      if (!fusedColocates(before)) c.colocate = kColocateNever;
+    }
     Check(env, launchFused(c, stream), "fused bit-plane matmul launch");
   }
   return Napi::String::New(env, tokens > kFusedMaxTokens ? "fused-chunked" : "fused");
