@@ -28,5 +28,10 @@ export function runCase(
   rowList: number[],
   wRows: { w: Float64Array; mag: Float64Array },
   tokens: number,
-  opts?: { scratch?: K.DeviceTensor | null; graph?: boolean },
+  opts?: {
+    scratch?: K.DeviceTensor | null;
+    graph?: boolean;
+    colocate?: 'auto' | 'never';
+    makeX?: (n: number, next: () => number) => { bits: Uint16Array; vals: Float64Array };
+  },
 ): { worst: number; where: string; written: boolean; path: string };

@@ -58,6 +58,7 @@ export function freeWeights(w) {
 /**
  * Run out = x·Wᵀ for `tokens` fresh random activations on a NaN-poisoned output; returns the
  * worst |out - ref| / tol over the sampled rows (must be <= 1) and whether every output was written.
+ * `makeX(n, next)` draws the activations ({ bits, vals } as R.randomF16; default uniform in [-1, 1]).
  */
 export function runCase(
   k,
@@ -67,10 +68,10 @@ export function runCase(
   rowList,
   wRows,
   tokens,
-  { scratch = null, graph = false, colocate } = {},
+  { scratch = null, graph = false, colocate, makeX = (n, rnd) => R.randomF16(n, -1, 1, rnd) } = {},
 ) {
   const { rows, cols, next } = shape;
-  const x = R.randomF16(tokens * cols, -1, 1, next);
+  const x = makeX(tokens * cols, next);
   const xDev = k.uploadTensor({ dtype: 'F16', shape: [tokens, cols], data: x.bits });
   const out = k.uploadTensor({
     dtype: 'F32',

@@ -215,6 +215,112 @@ describe('CUDA bit-plane matmul vs fp64 reference', { skip }, () => {
     }
   });
 
+  test('activations of very different magnitudes stay within tolerance (fixed-point x at one token)', () => {
+    // The one-token kernels put x in fixed point (Any-Precision 2-4 bits per 512-column segment,
+    // AnyBCQ's binary kernel per CTA slice): outliers 256x the rest, values 2^-12 of it, zeros.
+    const makeX = (n, next) => {
+      const bits = new Uint16Array(n);
+      const vals = new Float64Array(n);
+      for (let i = 0; i < n; i++) {
+        const u = next();
+        let v = next() * 2 - 1;
+        if (u < 1 / 64) v *= 256;
+        else if (u < 1 / 8) v *= 2 ** -12;
+        else if (u > 0.98) v = 0;
+        bits[i] = R.numberToF16(v);
+        vals[i] = R.f16ToNumber(bits[i]);
+      }
+      return { bits, vals };
+    };
+    for (const s of [SMALL[3], SMALL[6], LLAMA[0], LLAMA[9]]) {
+      const shape = makeShape(k, s, 17);
+      const rowList = R.sampleRows(s.rows, 32, shape.next);
+      for (const [method, bits] of [
+        ['lut', 2],
+        ['lut', 3],
+        ['lut', 4],
+        ['bcq', 2],
+        ['bcq', 3],
+      ]) {
+        const w = makeWeights(k, shape, method, bits, { groupSize: s.groupSize });
+        const wRows = R.dequantRows(w.host, rowList);
+        for (const tokens of [1, 8]) {
+          const r = runCase(k, stream, shape, w, rowList, wRows, tokens, { makeX });
+          assert.ok(
+            r.written && r.worst <= 1,
+            `${s.name} ${method} ${bits}b tokens ${tokens}: ${r.worst} ${r.where}`,
+          );
+          log.push({ shape: `${s.name} (outliers)`, method, bits, tokens, worstOverTol: r.worst });
+        }
+        freeWeights(w);
+      }
+      shape.planes.free();
+    }
+  });
+
+  test('an inf in x or a NaN table row gives non-finite outputs, not finite garbage', () => {
+    const s = LLAMA[0];
+    const shape = makeShape(k, s, 19);
+    for (const [method, bits] of [
+      ['lut', 3],
+      ['lut', 6],
+      ['bcq', 3],
+    ]) {
+      for (const tokens of [1, 8]) {
+        // inf in token 0's column 700: every output of token 0 is inf or NaN, the others finite
+        const w = makeWeights(k, shape, method, bits, { groupSize: s.groupSize });
+        const x = R.randomF16(tokens * s.cols, -1, 1, shape.next);
+        x.bits[700] = 0x7c00;
+        const xDev = k.uploadTensor({ dtype: 'F16', shape: [tokens, s.cols], data: x.bits });
+        const out = k.allocTensor('F32', [tokens, s.rows]);
+        const call = (args) => (method === 'lut' ? k.matmulLut(stream, args) : k.matmulBcq(stream, args));
+        call({ ...w.dev, out, x: xDev, tokens });
+        stream.synchronize();
+        let got = out.download();
+        const label = `${method} ${bits}b tokens ${tokens}`;
+        assert.equal(
+          got.subarray(0, s.rows).findIndex(Number.isFinite),
+          -1,
+          `${label}: a finite output of token 0`,
+        );
+        assert.equal(
+          got.subarray(s.rows).findIndex((v) => !Number.isFinite(v)),
+          -1,
+          `${label}: tokens 1.. not finite`,
+        );
+        // a table (or scales) row of NaN: that output row is NaN for every token, no other row is
+        x.bits[700] = 0x3c00;
+        xDev.free();
+        const xOk = k.uploadTensor({ dtype: 'F16', shape: [tokens, s.cols], data: x.bits });
+        const badRow = 77;
+        if (method === 'lut') {
+          w.host.lut.fill(0x7e00, badRow * 2 ** bits, (badRow + 1) * 2 ** bits);
+          w.dev.lut.free();
+          w.dev.lut = k.uploadTensor({ dtype: 'F16', shape: [s.rows, 2 ** bits], data: w.host.lut });
+        } else {
+          const per = (s.cols / s.groupSize) * bits;
+          w.host.scales.fill(0x7e00, badRow * per, (badRow + 1) * per);
+          w.dev.scales.free();
+          w.dev.scales = k.uploadTensor({
+            dtype: 'F16',
+            shape: [s.rows, s.cols / s.groupSize, bits],
+            data: w.host.scales,
+          });
+        }
+        call({ ...w.dev, out, x: xOk, tokens });
+        stream.synchronize();
+        got = out.download();
+        for (let t = 0; t < tokens; t++)
+          for (let r = 0; r < s.rows; r++)
+            assert.equal(Number.isFinite(got[t * s.rows + r]), r !== badRow, `${label}: token ${t} row ${r}`);
+        xOk.free();
+        out.free();
+        freeWeights(w);
+      }
+    }
+    shape.planes.free();
+  });
+
   test('bad calls throw before launching and leave the device usable', () => {
     const s = SMALL[3];
     const shape = makeShape(k, s, 9);
