@@ -218,6 +218,7 @@ describe('CUDA bit-plane matmul vs fp64 reference', { skip }, () => {
   test('activations of very different magnitudes stay within tolerance (fixed-point x at one token)', () => {
     // The one-token kernels put x in fixed point (Any-Precision 2-4 bits per 512-column segment,
     // AnyBCQ's binary kernel per CTA slice): outliers 256x the rest, values 2^-12 of it, zeros.
+    // Two and eight tokens run the fp16 kernels on the same data.
     const makeX = (n, next) => {
       const bits = new Uint16Array(n);
       const vals = new Float64Array(n);
@@ -244,7 +245,7 @@ describe('CUDA bit-plane matmul vs fp64 reference', { skip }, () => {
       ]) {
         const w = makeWeights(k, shape, method, bits, { groupSize: s.groupSize });
         const wRows = R.dequantRows(w.host, rowList);
-        for (const tokens of [1, 8]) {
+        for (const tokens of [1, 2, 8]) {
           const r = runCase(k, stream, shape, w, rowList, wRows, tokens, { makeX });
           assert.ok(
             r.written && r.worst <= 1,
@@ -266,7 +267,7 @@ describe('CUDA bit-plane matmul vs fp64 reference', { skip }, () => {
       ['lut', 6],
       ['bcq', 3],
     ]) {
-      for (const tokens of [1, 8]) {
+      for (const tokens of [1, 2, 8]) {
         // inf in token 0's column 700: every output of token 0 is inf or NaN, the others finite
         const w = makeWeights(k, shape, method, bits, { groupSize: s.groupSize });
         const x = R.randomF16(tokens * s.cols, -1, 1, shape.next);
