@@ -931,6 +931,22 @@ __global__ void __launch_bounds__(warpsFor(BITS) * 32, minCtasFor(BITS)) fusedKe
 
   constexpr int kChains = kInt ? ANYPREC_INT_CHAINS : ANYPREC_ACC_CHAINS;
   Tab8 tab0[kChunks], tab1[kChunks];
+  // Rows rowL0 / rowL1's row tables (Any-Precision up to 4 bits) from lutS into byte tables.
+  auto loadTables = [&](int rowL0, int rowL1) {
+#pragma unroll
+    for (int c = 0; c < (kLut16 ? 2 : 1); ++c) {
+      const uint32_t* L0 = reinterpret_cast<const uint32_t*>(lutS + rowL0 * E + 8 * c);
+      const uint32_t* L1 = reinterpret_cast<const uint32_t*>(lutS + rowL1 * E + 8 * c);
+      if constexpr (E >= 8) {
+        const uint4 e0 = *reinterpret_cast<const uint4*>(L0), e1 = *reinterpret_cast<const uint4*>(L1);
+        tab0[c] = tabFromHalves(e0.x, e0.y, e0.z, e0.w);
+        tab1[c] = tabFromHalves(e1.x, e1.y, e1.z, e1.w);
+      } else {
+        tab0[c] = tabFromHalves(L0[0], L0[1], 0u, 0u);
+        tab1[c] = tabFromHalves(L1[0], L1[1], 0u, 0u);
+      }
+    }
+  };
   int curKey = -1;
   const int xStep = tokens * 4;  // uint4 between consecutive (qloc, s) blocks of xs
   const int tokA = min(g, tokens - 1), tokB = min(8 + g, tokens - 1);
@@ -984,21 +1000,7 @@ __global__ void __launch_bounds__(warpsFor(BITS) * 32, minCtasFor(BITS)) fusedKe
       for (int c = 0; c < kChains; ++c)
 #pragma unroll
         for (int n = 0; n < NT; ++n) accs[c][n][0] = accs[c][n][1] = accs[c][n][2] = accs[c][n][3] = 0.f;
-      if constexpr (METHOD == kMethodLut && !kSmemLut) {
-#pragma unroll
-        for (int c = 0; c < (kLut16 ? 2 : 1); ++c) {
-          const uint32_t* L0 = reinterpret_cast<const uint32_t*>(lutS + rowL0 * E + 8 * c);
-          const uint32_t* L1 = reinterpret_cast<const uint32_t*>(lutS + rowL1 * E + 8 * c);
-          if constexpr (E >= 8) {
-            const uint4 e0 = *reinterpret_cast<const uint4*>(L0), e1 = *reinterpret_cast<const uint4*>(L1);
-            tab0[c] = tabFromHalves(e0.x, e0.y, e0.z, e0.w);
-            tab1[c] = tabFromHalves(e1.x, e1.y, e1.z, e1.w);
-          } else {
-            tab0[c] = tabFromHalves(L0[0], L0[1], 0u, 0u);
-            tab1[c] = tabFromHalves(L1[0], L1[1], 0u, 0u);
-          }
-        }
-      }
+      if constexpr (METHOD == kMethodLut && !kSmemLut) loadTables(rowL0, rowL1);
     }
     const uint4* xp0 = xs + (size_t)sg * 16 * xStep + tokA * 4 + t;
     const uint4* xp1 = xs + (size_t)sg * 16 * xStep + tokB * 4 + t;
@@ -1191,19 +1193,7 @@ __global__ void __launch_bounds__(warpsFor(BITS) * 32, minCtasFor(BITS)) fusedKe
   };
 
   auto intTables = [&](int rowL0, int rowL1) {
-#pragma unroll
-    for (int c = 0; c < (kLut16 ? 2 : 1); ++c) {
-      const uint32_t* L0 = reinterpret_cast<const uint32_t*>(lutS + rowL0 * E + 8 * c);
-      const uint32_t* L1 = reinterpret_cast<const uint32_t*>(lutS + rowL1 * E + 8 * c);
-      if constexpr (E >= 8) {
-        const uint4 e0 = *reinterpret_cast<const uint4*>(L0), e1 = *reinterpret_cast<const uint4*>(L1);
-        tab0[c] = tabFromHalves(e0.x, e0.y, e0.z, e0.w);
-        tab1[c] = tabFromHalves(e1.x, e1.y, e1.z, e1.w);
-      } else {
-        tab0[c] = tabFromHalves(L0[0], L0[1], 0u, 0u);
-        tab1[c] = tabFromHalves(L1[0], L1[1], 0u, 0u);
-      }
-    }
+    loadTables(rowL0, rowL1);  // int16 by now, split into bytes the same way
     rowScale0 = rowScaleS[rowL0], rowScale1 = rowScaleS[rowL1];
   };
   auto computeInt = [&](int j, const uint32_t (&v0)[BITS][4], const uint32_t (&v1)[BITS][4]) {
