@@ -72,6 +72,9 @@ constexpr int kMaxCluster = 8;                // portable cluster size
 #ifndef ANYPREC_ACC_CHAINS
 #define ANYPREC_ACC_CHAINS 2  // independent mma accumulator chains per warp (ILP)
 #endif
+#ifndef ANYPREC_INT_TABLES_EARLY
+#define ANYPREC_INT_TABLES_EARLY 1  // integer table kernel: row tables to int16 before griddepcontrol.wait (0: after staging)
+#endif
 #ifndef ANYPREC_INT_CHAINS
 #define ANYPREC_INT_CHAINS 2  // the same for the integer table kernel (two mmas per step already)
 #endif
@@ -679,6 +682,44 @@ __global__ void __launch_bounds__(warpsFor(BITS) * 32, minCtasFor(BITS)) fusedKe
 #pragma unroll 1
       for (; issued < S; ++issued) issue(issued);
   };
+  // Integer table kernel: the row tables to int16 in place (q = round(lut * 32767 / max|lut|)),
+  // each row's scale beside them; once per CTA, after the table copies have landed everywhere.
+  auto convertTables = [&]() {
+    if constexpr (kInt) {
+      for (int r = threadIdx.x; r < ntile * 16; r += kThreadsT) {
+        uint32_t* L = reinterpret_cast<uint32_t*>(lutS + r * E);
+        uint32_t h[kInt ? E / 2 : 1];
+#pragma unroll
+        for (int i = 0; i < E / 2; ++i) h[i] = L[i];
+        float amax = 0.f;
+#pragma unroll
+        for (int i = 0; i < E / 2; ++i) {
+          const float2 f = __half22float2(__habs2(*reinterpret_cast<const __half2*>(&h[i])));
+          const bool bad = ((h[i] & 0x7C00u) == 0x7C00u) || ((h[i] & 0x7C000000u) == 0x7C000000u);
+          amax = bad || amax != amax ? __int_as_float(0x7FC00000) : fmaxf(amax, fmaxf(f.x, f.y));
+        }
+        const bool ok = isfinite(amax);
+        const float toInt = ok && amax > 0.f ? 32767.f / amax : 0.f;
+#pragma unroll
+        for (int i = 0; i < E / 2; ++i) {
+          const float2 f = __half22float2(*reinterpret_cast<const __half2*>(&h[i]));
+          L[i] = ((uint32_t)__float2int_rn(f.x * toInt) & 0xFFFFu) | ((uint32_t)__float2int_rn(f.y * toInt) << 16);
+        }
+        rowScaleS[r] = ok ? amax * (1.f / 32767.f) : __int_as_float(0x7FC00000);  // a NaN or inf entry: NaN outputs
+      }
+    }
+  };
+  // Done before griddepcontrol.wait: the tables do not depend on the kernel before, so this
+  // overlaps its tail instead of following the staging (sums 2 / 3 / 4-bit 3.41 / 2.99 / 2.06 ->
+  // 3.53 / 3.15 / 2.13, H100, two runs each in one call; ANYPREC_INT_TABLES_EARLY=0: after).
+  // The table copies are the oldest commit group, so waiting for all but the first wave's is
+  // waiting for them.
+  constexpr bool kIntTablesEarly = kInt && kEarlyTables && ANYPREC_INT_TABLES_EARLY;
+  if constexpr (kIntTablesEarly) {
+    cpAsyncWaitAtMost(issued);  // the table group, older than the first wave
+    __syncthreads();
+    convertTables();
+  }
 #if ANYPREC_PROBE != 4
   gridDependencyWait();
   allowDependentLaunch();
@@ -897,29 +938,8 @@ __global__ void __launch_bounds__(warpsFor(BITS) * 32, minCtasFor(BITS)) fusedKe
     }
   }
   __syncthreads();
-  if constexpr (kInt) {
-    // Row tables to int16 in place (q = round(lut * 32767 / max|lut|)), the row's scale beside.
-    for (int r = threadIdx.x; r < ntile * 16; r += kThreadsT) {
-      uint32_t* L = reinterpret_cast<uint32_t*>(lutS + r * E);
-      uint32_t h[E / 2];
-#pragma unroll
-      for (int i = 0; i < E / 2; ++i) h[i] = L[i];
-      float amax = 0.f;
-#pragma unroll
-      for (int i = 0; i < E / 2; ++i) {
-        const float2 f = __half22float2(__habs2(*reinterpret_cast<const __half2*>(&h[i])));
-        const bool bad = ((h[i] & 0x7C00u) == 0x7C00u) || ((h[i] & 0x7C000000u) == 0x7C000000u);
-        amax = bad || amax != amax ? __int_as_float(0x7FC00000) : fmaxf(amax, fmaxf(f.x, f.y));
-      }
-      const bool ok = isfinite(amax);
-      const float toInt = ok && amax > 0.f ? 32767.f / amax : 0.f;
-#pragma unroll
-      for (int i = 0; i < E / 2; ++i) {
-        const float2 f = __half22float2(*reinterpret_cast<const __half2*>(&h[i]));
-        L[i] = ((uint32_t)__float2int_rn(f.x * toInt) & 0xFFFFu) | ((uint32_t)__float2int_rn(f.y * toInt) << 16);
-      }
-      rowScaleS[r] = ok ? amax * (1.f / 32767.f) : __int_as_float(0x7FC00000);  // a NaN or inf entry: NaN outputs
-    }
+  if constexpr (kInt && !kIntTablesEarly) {
+    convertTables();
     __syncthreads();
   }
 #if ANYPREC_PROBE == 4  // development: activations staged before the wait (valid only for constant x)
