@@ -1132,8 +1132,8 @@ __global__ void __launch_bounds__(warpsFor(BITS) * 32, minCtasFor(BITS)) fusedKe
 
   // Integer table kernel unit (see imma16832): the lookups of the fp16 path without its byte
   // interleave, low bytes (unsigned) and high bytes (signed) as the A operands of two integer
-  // mmas whose B column g is digit g of x (lanes g >= 3: zero). Accumulated in int32 over the
-  // tile, scaled once in settle().
+  // mmas whose B column g is digit g of x (columns 3..7 carry no digit). Counted in int32 per
+  // segment, folded into fp32 at the segment's step (rowAcc), scaled by the row's scale in settle().
   int accLo[kInt ? kChains : 1][4], accHi[kInt ? kChains : 1][4];  // set by each segment's first mmas
   float rowScale0 = 0.f, rowScale1 = 0.f, rowAcc[2] = {0.f, 0.f};
   // Binary-mma AnyBCQ unit: v0[b] / v1[b] = the A operands of quads 0, 1 / 2, 3 of plane b (see
@@ -1271,7 +1271,7 @@ __global__ void __launch_bounds__(warpsFor(BITS) * 32, minCtasFor(BITS)) fusedKe
       }
     }
     // The segment's counts at its fixed-point step into fp32: lane t holds digits 2t, 2t + 1
-    // (weights 256^(2t), 256^(2t+1)); digits >= 3 are zero.
+    // (weights 256^(2t), 256^(2t+1)); count columns 3..7 hold no digit and weigh zero.
     const float step = segScale[sg];
     const float wt0 = t == 0 ? step : t == 1 ? 65536.f * step : 0.f, wt1 = t == 0 ? 256.f * step : 0.f;
 #pragma unroll
@@ -1826,8 +1826,7 @@ cudaError_t launchFused(const BitplaneArgs& a, cudaStream_t stream) {
 }
 
 bool fusedColocates(const BitplaneArgs& a) {
-  const int bits = a.bits;
-  return a.tokens >= 1 && a.tokens <= kFusedMaxTokens && colocateRule(fusedMethod(a), bits, a);
+  return a.tokens >= 1 && a.tokens <= kFusedMaxTokens && colocateRule(fusedMethod(a), a.bits, a);
 }
 
 cudaError_t launchDequant(const BitplaneArgs& a, uint16_t* weightF16, cudaStream_t stream) {
