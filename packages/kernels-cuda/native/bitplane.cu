@@ -22,7 +22,7 @@
 //   LUT, here built per row for Any-Precision <= 3 bits and per (row, group, 3-plane
 //   chunk) for AnyBCQ, whose weight is linear in its planes so wider BCQ sums chunks).
 //   Any-Precision at 4 bits uses two such tables and a third PRMT; >= 5 bits read a per-row
-//   table from shared memory.
+//   table from shared memory, indexed by bytes that one 8 x 8 bit transpose per row word makes.
 // - Work is cut into units of one 16-row tile x one 512-column segment. The CTAs that fit the
 //   GPU at once split the tiles evenly (shares differ by at most one tile) and each warp takes
 //   a contiguous run of its CTA's units, so accumulators and row tables change only with the
@@ -202,8 +202,8 @@ __device__ __forceinline__ uint32_t nibbleIndex(const uint32_t* v, int S) {
 // nibbleIndex<COUNT>(v, s) for all four bit classes s at once. Nibble i of X[s] holds bit s of
 // nibble i of every plane word, so the four X form the transpose of the planes' 4 x 4 bit
 // blocks; two rounds of masked swaps (2-bit blocks, then single bits) build them. Measured on
-// the H100 (README): 717 instead of 730 instructions per 3-bit unit, ~1% faster up to 4 bits;
-// wider kernels keep the per-class form (the transpose made the 8-bit one spill).
+// the H100 (README): 717 instead of 730 instructions per 3-bit unit, ~1% faster up to 4 bits
+// (wider kernels use byteIndices).
 template <int COUNT>
 __device__ __forceinline__ void classIndices(const uint32_t* v, uint32_t (&X)[4]) {
   if constexpr (COUNT < 3) {
@@ -220,6 +220,33 @@ __device__ __forceinline__ void classIndices(const uint32_t* v, uint32_t (&X)[4]
     X[1] = ((A >> 1) & m1) | (B & ~m1);
     X[2] = (C & m1) | ((D << 1) & ~m1);
     X[3] = ((C >> 1) & m1) | (D & ~m1);
+  }
+}
+
+// Byte b of Q[j] = the COUNT-bit index of column 8b + j of the plane words v[0..COUNT) (plane k
+// supplies bit COUNT-1-k, the most significant first): an 8 x 8 bit transpose within every byte
+// of eight words (planes past COUNT are zeros, which the compiler folds), three rounds of masked
+// swaps. Any-Precision >= 5 bits looks its indices up byte by byte (a shift and a mask each);
+// gathering each index's bits nibble by nibble took ~40% more instructions per unit (H100,
+// Nsight Compute, 8-bit 14336x4096: 2770 -> 2064).
+template <int COUNT>
+__device__ __forceinline__ void byteIndices(const uint32_t* v, uint32_t (&Q)[8]) {
+#pragma unroll
+  for (int q = 0; q < 8; ++q) Q[q] = q < COUNT ? v[COUNT - 1 - q] : 0u;  // Q[q] supplies index bit q
+#pragma unroll
+  for (int q = 0; q < 4; ++q) {
+    const uint32_t x = ((Q[q] >> 4) ^ Q[q + 4]) & 0x0F0F0F0Fu;
+    Q[q + 4] ^= x, Q[q] ^= x << 4;
+  }
+#pragma unroll
+  for (int q = 0; q < 8; q += (q & 1) ? 3 : 1) {  // 0, 1, 4, 5
+    const uint32_t x = ((Q[q] >> 2) ^ Q[q + 2]) & 0x33333333u;
+    Q[q + 2] ^= x, Q[q] ^= x << 2;
+  }
+#pragma unroll
+  for (int q = 0; q < 8; q += 2) {
+    const uint32_t x = ((Q[q] >> 1) ^ Q[q + 1]) & 0x55555555u;
+    Q[q + 1] ^= x, Q[q] ^= x << 1;
   }
 }
 
@@ -1066,7 +1093,10 @@ __global__ void __launch_bounds__(warpsFor(BITS) * 32, minCtasFor(BITS)) fusedKe
       // each class's indices where they are used (fewer live registers: no spills).
       constexpr bool kT = ANYPREC_TRANSPOSE_INDEX && BITS <= 4;
       uint32_t X0[2][4], X1[2][4];
-      if constexpr (kT && kSel16) {
+      uint32_t Q0[kSmemLut ? 8 : 1], Q1[kSmemLut ? 8 : 1];  // >= 5 bits: byte b of Q[j] = index of column 8b + j
+      if constexpr (kSmemLut) {
+        byteIndices<BITS>(pw0, Q0), byteIndices<BITS>(pw1, Q1);
+      } else if constexpr (kT && kSel16) {
         classIndices<3>(pw0 + 1, X0[0]), classIndices<3>(pw1 + 1, X1[0]);
         classIndices<1>(pw0, X0[1]), classIndices<1>(pw1, X1[1]);
       } else if constexpr (kT) {
@@ -1082,18 +1112,16 @@ __global__ void __launch_bounds__(warpsFor(BITS) * 32, minCtasFor(BITS)) fusedKe
 
         uint32_t A0[kChunks][4], A1[kChunks][4];
         if constexpr (kSmemLut) {
-          const uint32_t hi0 = nibbleIndex<4>(pw0, s), hi1 = nibbleIndex<4>(pw1, s);
-          uint32_t lo0 = 0, lo1 = 0;
-          if constexpr (BITS > 4) lo0 = nibbleIndex<BITS - 4>(pw0 + 4, s), lo1 = nibbleIndex<BITS - 4>(pw1 + 4, s);
+          // slot 2m = column s + 8m (byte m of Q[s]), slot 2m + 1 = column s + 4 + 8m (of Q[s + 4])
           const uint16_t* L0 = lutS + rowL0 * E;
           const uint16_t* L1 = lutS + rowL1 * E;
           uint32_t w0v[8], w1v[8];
 #pragma unroll
-          for (int i = 0; i < 8; ++i) {
-            const uint32_t i0 = (((hi0 >> (4 * i)) & 15u) << (BITS - 4)) | ((lo0 >> (4 * i)) & 15u);
-            const uint32_t i1 = (((hi1 >> (4 * i)) & 15u) << (BITS - 4)) | ((lo1 >> (4 * i)) & 15u);
-            w0v[i] = L0[i0];
-            w1v[i] = L1[i1];
+          for (int m = 0; m < 4; ++m) {
+            w0v[2 * m] = L0[(Q0[s] >> (8 * m)) & 255u];
+            w0v[2 * m + 1] = L0[(Q0[s + 4] >> (8 * m)) & 255u];
+            w1v[2 * m] = L1[(Q1[s] >> (8 * m)) & 255u];
+            w1v[2 * m + 1] = L1[(Q1[s + 4] >> (8 * m)) & 255u];
           }
 #pragma unroll
           for (int i = 0; i < 4; ++i) {
