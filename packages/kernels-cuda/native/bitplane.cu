@@ -227,7 +227,7 @@ __device__ __forceinline__ void classIndices(const uint32_t* v, uint32_t (&X)[4]
 // supplies bit COUNT-1-k, the most significant first): an 8 x 8 bit transpose within every byte
 // of eight words (planes past COUNT are zeros, which the compiler folds), three rounds of masked
 // swaps. Any-Precision >= 5 bits looks its indices up byte by byte (a shift and a mask each);
-// gathering each index's bits nibble by nibble took ~40% more instructions per unit (H100,
+// gathering each index's bits nibble by nibble took a third more instructions per unit (H100,
 // Nsight Compute, 8-bit 14336x4096: 2770 -> 2064).
 template <int COUNT>
 __device__ __forceinline__ void byteIndices(const uint32_t* v, uint32_t (&Q)[8]) {
@@ -1089,8 +1089,9 @@ __global__ void __launch_bounds__(warpsFor(BITS) * 32, minCtasFor(BITS)) fusedKe
 #pragma unroll
       for (int p = 0; p < BITS; ++p) pw0[p] = v0[p][qloc], pw1[p] = v1[p][qloc];
       // Up to 4 bits: index words of the four bit classes by one transpose per row (X[group][s]):
-      // 16-entry tables planes 1..3, then plane 0; otherwise all planes. Wider widths build
-      // each class's indices where they are used (fewer live registers: no spills).
+      // 16-entry tables planes 1..3, then plane 0; otherwise all planes. AnyBCQ above 4 bits
+      // builds each class's indices where they are used (fewer live registers: no spills);
+      // Any-Precision above 4 bits makes byte indices for all classes at once (byteIndices).
       constexpr bool kT = ANYPREC_TRANSPOSE_INDEX && BITS <= 4;
       uint32_t X0[2][4], X1[2][4];
       uint32_t Q0[kSmemLut ? 8 : 1], Q1[kSmemLut ? 8 : 1];  // >= 5 bits: byte b of Q[j] = index of column 8b + j
