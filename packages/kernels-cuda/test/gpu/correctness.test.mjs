@@ -48,6 +48,23 @@ const log = [];
 
 describe('CUDA bit-plane matmul vs fp64 reference', { skip }, () => {
   let stream;
+  // Each (method, bits) of `widths` at each count of `tokensList` on one shape, run with
+  // runCase's options `opts`: every output must be written and within tolerance.
+  const expectWithinTolerance = (s, shape, rowList, widths, tokensList, opts, label, onResult) => {
+    for (const [method, bits] of widths) {
+      const w = makeWeights(k, shape, method, bits, { groupSize: s.groupSize });
+      const wRows = R.dequantRows(w.host, rowList);
+      for (const tokens of tokensList) {
+        const r = runCase(k, stream, shape, w, rowList, wRows, tokens, opts);
+        assert.ok(
+          r.written && r.worst <= 1,
+          `${label} ${method} ${bits}b tokens ${tokens}: ${r.worst} ${r.where}`,
+        );
+        onResult?.(method, bits, tokens, r);
+      }
+      freeWeights(w);
+    }
+  };
   test('setup', () => {
     stream = new k.CudaStream();
     log.push({ info, cublas: k.cublasInfo() });
@@ -127,23 +144,13 @@ describe('CUDA bit-plane matmul vs fp64 reference', { skip }, () => {
     const s = SMALL[3];
     const shape = makeShape(k, s, 5);
     const rowList = R.sampleRows(s.rows, 32, shape.next);
-    for (const [method, bits] of [
+    const widths = [
       ['lut', 3],
       ['lut', 6],
       ['bcq', 2],
       ['bcq', 7],
-    ]) {
-      const w = makeWeights(k, shape, method, bits, { groupSize: s.groupSize });
-      const wRows = R.dequantRows(w.host, rowList);
-      for (const tokens of [1, 8, 13]) {
-        const r = runCase(k, stream, shape, w, rowList, wRows, tokens, { graph: true });
-        assert.ok(
-          r.written && r.worst <= 1,
-          `graph ${method} ${bits}b tokens ${tokens}: ${r.worst} ${r.where}`,
-        );
-      }
-      freeWeights(w);
-    }
+    ];
+    expectWithinTolerance(s, shape, rowList, widths, [1, 8, 13], { graph: true }, 'graph');
     shape.planes.free();
   });
 
@@ -152,22 +159,12 @@ describe('CUDA bit-plane matmul vs fp64 reference', { skip }, () => {
     for (const s of [LLAMA[0], LLAMA[9], SMALL[3]]) {
       const shape = makeShape(k, s, 13);
       const rowList = R.sampleRows(s.rows, 32, shape.next);
-      for (const [method, bits] of [
+      const widths = [
         ['lut', 2],
         ['lut', 4],
         ['bcq', 3],
-      ]) {
-        const w = makeWeights(k, shape, method, bits, { groupSize: s.groupSize });
-        const wRows = R.dequantRows(w.host, rowList);
-        for (const tokens of [1, 8]) {
-          const r = runCase(k, stream, shape, w, rowList, wRows, tokens, { colocate: 'never' });
-          assert.ok(
-            r.written && r.worst <= 1,
-            `${s.name} never ${method} ${bits}b tokens ${tokens}: ${r.worst} ${r.where}`,
-          );
-        }
-        freeWeights(w);
-      }
+      ];
+      expectWithinTolerance(s, shape, rowList, widths, [1, 8], { colocate: 'never' }, `${s.name} never`);
       shape.planes.free();
     }
   });
@@ -236,25 +233,24 @@ describe('CUDA bit-plane matmul vs fp64 reference', { skip }, () => {
     for (const s of [SMALL[3], SMALL[6], LLAMA[0], LLAMA[9]]) {
       const shape = makeShape(k, s, 17);
       const rowList = R.sampleRows(s.rows, 32, shape.next);
-      for (const [method, bits] of [
+      const widths = [
         ['lut', 2],
         ['lut', 3],
         ['lut', 4],
         ['bcq', 2],
         ['bcq', 3],
-      ]) {
-        const w = makeWeights(k, shape, method, bits, { groupSize: s.groupSize });
-        const wRows = R.dequantRows(w.host, rowList);
-        for (const tokens of [1, 2, 8]) {
-          const r = runCase(k, stream, shape, w, rowList, wRows, tokens, { makeX });
-          assert.ok(
-            r.written && r.worst <= 1,
-            `${s.name} ${method} ${bits}b tokens ${tokens}: ${r.worst} ${r.where}`,
-          );
-          log.push({ shape: `${s.name} (outliers)`, method, bits, tokens, worstOverTol: r.worst });
-        }
-        freeWeights(w);
-      }
+      ];
+      expectWithinTolerance(
+        s,
+        shape,
+        rowList,
+        widths,
+        [1, 2, 8],
+        { makeX },
+        s.name,
+        (method, bits, tokens, r) =>
+          log.push({ shape: `${s.name} (outliers)`, method, bits, tokens, worstOverTol: r.worst }),
+      );
       shape.planes.free();
     }
   });
