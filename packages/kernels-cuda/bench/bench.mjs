@@ -1,5 +1,5 @@
 // Benchmark: fused bit-plane matmul vs cuBLAS fp16 on the same shapes, tokens and run.
-//   pnpm --filter @anyprec/kernels-cuda bench [-- --quick | --prefill-only] [-- --shapes RxC,...] [-- --out results.json]
+//   pnpm --filter @anyprec/kernels-cuda bench [-- --quick | --prefill-only | --tokens 1,8] [-- --shapes RxC,...] [-- --out results.json]
 // Weights are rotated over enough copies (>= 256 MB) that they never sit in the 50 MB L2; every
 // configuration is captured into a CUDA graph of many launches and timed with CUDA events
 // (median of 7 replays). Effective GB/s = bytes of planes + lut/scales/offsets read / time.
@@ -48,8 +48,10 @@ if (shapesIdx >= 0) {
   const keep = new Set(args[shapesIdx + 1].split(','));
   SHAPES.splice(0, SHAPES.length, ...SHAPES.filter(([r, c]) => keep.has(`${r}x${c}`)));
 }
-const DECODE_M = prefillOnly ? [] : quick ? [1, 8] : [1, 2, 4, 8, 12, 16];
-const PREFILL_M = quick ? [] : [33, 128];
+const tokensIdx = args.indexOf('--tokens'); // e.g. --tokens 1,8: these decode counts, every width, no prefill
+const tokensList = tokensIdx >= 0 ? args[tokensIdx + 1].split(',').map(Number) : null;
+const DECODE_M = prefillOnly ? [] : (tokensList ?? (quick ? [1, 8] : [1, 2, 4, 8, 12, 16]));
+const PREFILL_M = quick || tokensList ? [] : [33, 128];
 const LUT_BITS = [2, 3, 4, 5, 6, 7, 8];
 const BCQ_BITS = [1, 2, 3, 4, 5, 6, 7, 8];
 
@@ -130,7 +132,14 @@ for (const [rows, cols] of SHAPES) {
       for (const bits of list) {
         const variants = prefill ? [null, scratch] : [null];
         for (const sc of variants) {
-          const r = quantTime(method, bits, rows, cols, M, sc);
+          let r;
+          try {
+            r = quantTime(method, bits, rows, cols, M, sc);
+          } catch (err) {
+            // forced development configurations (ANYPREC_SPLITK, ...) may not fit a shape
+            console.error(JSON.stringify({ shape: `${rows}x${cols}`, M, method, bits, error: String(err.message) }));
+            continue;
+          }
           const row = {
             shape: `${rows}x${cols}`,
             rows,
