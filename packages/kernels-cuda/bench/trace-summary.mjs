@@ -3,11 +3,13 @@
 // ANYPREC_TRACE_GRAPH files hold up to 64 captured launches; the middle one is shown relative
 // to the end of the launch before it (steady state of graph replays). ANYPREC_TRACE_FILE
 // files hold one launch, shown relative to its first warp's start. Each record is
-// [start, waited, staged, first unit, loop, combined, end, SM] (u64; 0 = not reached).
+// [start, waited, staged, first unit, loop, combined, end, wait0, waitRest, issue0, compute0, SM]
+// (u64; 0 = not reached; then SM cycles: the main loop's waits for unit 0 / later units' copies,
+// unit 0's refill requests and its compute).
 import { readFileSync } from 'node:fs';
 
 const PHASES = ['start', 'waited', 'staged', 'unit0', 'loop', 'combined', 'end'];
-const SLOTS = 8;
+const SLOTS = 12;
 
 function launches(file) {
   const buf = readFileSync(file);
@@ -50,10 +52,18 @@ for (const file of process.argv.slice(2)) {
   const end = Math.max(...recs.map((r) => r[6]));
   // Per SM: when its last warp left the main loop (imbalance between SMs).
   const bySm = new Map();
-  for (const r of recs) if (r[4] > 0) bySm.set(r[7], Math.max(bySm.get(r[7]) ?? 0, r[4] - base));
+  for (const r of recs) if (r[4] > 0) bySm.set(r[11], Math.max(bySm.get(r[11]) ?? 0, r[4] - base));
   console.log(
     `${file}: ${ls.length > 1 ? `launch ${k} of ${ls.length}, period` : 'single launch,'} ${((end - base) / 1000).toFixed(2)} us; µs min/median/max over warps:`,
   );
   console.log(`  ${line.join(' | ')}`);
   console.log(`  loop end per SM ${pct([...bySm.values()])} (${bySm.size} SMs)`);
+  // Per warp: staging to the end of unit 0, and unit 0 to the end of the loop (µs).
+  const both = recs.filter((r) => r[2] > 0 && r[3] > 0 && r[4] > 0);
+  console.log(
+    `  per warp, µs: staged -> unit0 ${pct(both.map((r) => r[3] - r[2]))} | unit0 -> loop end ${pct(both.map((r) => r[4] - r[3]))} | waited -> staged ${pct(both.map((r) => r[2] - r[1]))}`,
+  );
+  // (pct divides by 1000: kilo-cycles)
+  const waits = recs.filter((r) => r[0] > 0 && r[4] > 0);
+  console.log(`  loop waits for copies, k-cycles min/median/max: unit 0 ${pct(waits.map((r) => r[7]))} | later units ${pct(waits.map((r) => r[8]))} | unit 0 refills ${pct(waits.map((r) => r[9]))} | unit 0 compute ${pct(waits.map((r) => r[10]))}`);
 }
