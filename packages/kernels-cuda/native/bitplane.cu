@@ -130,7 +130,8 @@ constexpr int kMaxCluster = 8;                // portable cluster size
 #define ANYPREC_TRACE 0  // development: per-warp phase timestamps (ANYPREC_TRACE=1 at run time prints them)
 #endif
 #if ANYPREC_TRACE
-constexpr int kTracePhases = 8;  // 0 start, 1 waited, 2 staged, 3 first unit, 4 loop, 5 combined, 6 end; 7 = SM
+constexpr int kTracePhases = 12;  // 0 start, 1 waited, 2 staged, 3 first unit, 4 loop, 5 combined, 6 end; SM cycles of
+                                  // 7 / 8 the ring waits for unit 0 / later units, 9 / 10 unit 0's refills / compute; 11 = SM
 #endif
 // Dynamic shared memory per CTA: the Hopper maximum (trace builds keep 2 KiB of static stamps).
 constexpr int kSmemBudget = 227 * 1024 - (ANYPREC_TRACE ? 2048 : 0);
@@ -469,6 +470,14 @@ __device__ __forceinline__ void tracePhase(const KernelParams& kp, int phase) {
   }
 #else
   (void)kp, (void)phase;
+#endif
+}
+// A value (not a time) into trace slot `slot` of this warp (ANYPREC_TRACE builds).
+[[maybe_unused]] __device__ __forceinline__ void traceValue(const KernelParams& kp, int slot, unsigned long long value) {
+#if ANYPREC_TRACE
+  if (kp.trace && (threadIdx.x & 31) == 0) traceS[threadIdx.x >> 5][slot] = value;
+#else
+  (void)kp, (void)slot, (void)value;
 #endif
 }
 
@@ -1315,9 +1324,18 @@ __global__ void __launch_bounds__(warpsFor(BITS) * 32, minCtasFor(BITS)) fusedKe
 
   // ---- main loop: wait for unit j, move it to registers, refill its slot with j + S ----
   int readSlot = 0;  // = j % S (kLean)
+#if ANYPREC_TRACE
+  long long waitFirst = 0, waitRest = 0;  // SM cycles spent in the ring waits below
+#endif
 #pragma unroll 1
   for (int j = 0; j < mySegs; ++j) {
+#if ANYPREC_TRACE
+    const long long waitFrom = clock64();
+#endif
     cpAsyncWaitAtMost(issued - j - 1);  // group j is complete
+#if ANYPREC_TRACE
+    (j == 0 ? waitFirst : waitRest) += clock64() - waitFrom;
+#endif
     uint32_t v0[BITS][4], v1[BITS][4];
     if constexpr (kPlanes) {
       // ldmatrix hands each lane words that other lanes copied: every lane's copies must have
@@ -1344,7 +1362,14 @@ __global__ void __launch_bounds__(warpsFor(BITS) * 32, minCtasFor(BITS)) fusedKe
     }
     if (kLean && ++readSlot == S) readSlot = 0;
     __syncwarp();  // orders the reads above before the asynchronous refill of the same slot
+#if ANYPREC_TRACE
+    const long long issueFrom = clock64();
+#endif
     while (issued <= j + S) issue(issued++);  // unit j's slot and any the first wave left empty
+#if ANYPREC_TRACE
+    const long long computeFrom = clock64();
+    if (j == 0) traceValue(kp, 9, computeFrom - issueFrom);
+#endif
 #if ANYPREC_PROBE == 1  // development probe: memory side only (results are wrong)
     {
       uint32_t h = 0;
@@ -1360,8 +1385,13 @@ __global__ void __launch_bounds__(warpsFor(BITS) * 32, minCtasFor(BITS)) fusedKe
     else if constexpr (kInt) computeInt(j, v0, v1);
     else compute(j, v0, v1);
 #endif
-    if (ANYPREC_TRACE && j == 0) tracePhase(kp, 3);
+#if ANYPREC_TRACE
+    if (j == 0) traceValue(kp, 10, clock64() - computeFrom), tracePhase(kp, 3);
+#endif
   }
+#if ANYPREC_TRACE
+  traceValue(kp, 7, waitFirst), traceValue(kp, 8, waitRest);
+#endif
   tracePhase(kp, 4);
   if (mySegs > 0) settle();
   cpAsyncWait<0>();
@@ -1538,7 +1568,7 @@ cudaError_t traceLaunch(cudaLaunchConfig_t cfg, Kernel kernel, KernelParams kp, 
   for (size_t i = 0; i < n; i += kTracePhases)
     if (h[i]) t0 = std::min(t0, h[i]);
   std::fprintf(stderr, "{\"trace\":{\"grid\":[%u,%u],\"warps\":%d,\"eventUs\":%.2f", cfg.gridDim.x, cfg.gridDim.y, warps, ms * 1000.0);
-  for (int p = 0; p < kTracePhases - 1; ++p) {
+  for (int p = 0; p < 7; ++p) {  // the timestamps
     std::vector<long long> v;
     for (size_t i = p; i < n; i += kTracePhases)
       if (h[i]) v.push_back((long long)(h[i] - t0));
