@@ -436,10 +436,11 @@ struct UnitCursor {
 
 struct KernelParams {
   BitplaneArgs a;
-  int tilesPerCta;  // most 16-row tiles of one CTA (CTA x owns [x*tiles/gridDim.x, (x+1)*tiles/gridDim.x))
+  int tilesPerCta;  // most 16-row tiles of one CTA (equal shares of the tiles, see extraFirst)
   int segsPerCta;   // x slice of one CTA (cluster rank = blockIdx.y), in 512-column segments
   int ringSlots;    // units each warp keeps in flight, 1..ringSlots(bits) (host picks to fit)
   int inbox;        // split-K: partial tiles pushed into the writing rank's inbox (1) or read through DSMEM (0)
+  int extraFirst;   // the first CTAs take the extra tiles (1) or the extra tiles are spread (0), see launchOne
   unsigned long long* trace;  // ANYPREC_TRACE builds: [CTA][warp][kTracePhases] %globaltimer, or null
 };
 
@@ -531,8 +532,13 @@ __global__ void __launch_bounds__(warpsFor(BITS) * 32, minCtasFor(BITS)) fusedKe
   const int K32 = cols >> 5;
   const int nsegTotal = (cols + kSegCols - 1) / kSegCols;
   const int tilesTotal = (rows + 15) >> 4;
-  const int tile0 = (int)((long long)blockIdx.x * tilesTotal / gridDim.x);
-  const int ntile = (int)((long long)(blockIdx.x + 1) * tilesTotal / gridDim.x) - tile0;
+  // The CTA's tiles: an equal share (differing by at most one); with kp.extraFirst the CTAs
+  // launched first (lowest indices) take the extra tiles, otherwise they are spread evenly.
+  const int tileBase = tilesTotal / gridDim.x, tileExtra = tilesTotal % gridDim.x;
+  const int tile0 = kp.extraFirst ? blockIdx.x * tileBase + min((int)blockIdx.x, tileExtra)
+                                  : (int)((long long)blockIdx.x * tilesTotal / gridDim.x);
+  const int ntile = kp.extraFirst ? tileBase + ((int)blockIdx.x < tileExtra ? 1 : 0)
+                                  : (int)((long long)(blockIdx.x + 1) * tilesTotal / gridDim.x) - tile0;
   const int seg0 = blockIdx.y * kp.segsPerCta;
   const int nseg = max(0, min(kp.segsPerCta, nsegTotal - seg0));
   const int units = ntile * nseg;
@@ -1756,12 +1762,25 @@ cudaError_t launchOne(const BitplaneArgs& a, cudaStream_t stream) {
   attr[1].val.programmaticStreamSerializationAllowed = ANYPREC_PDL;
   cfg.attrs = attr;
   cfg.numAttrs = 2;
+  // Which CTAs take the extra tiles when the shares differ by one. A grid of two CTAs per SM
+  // cannot all start while the kernel before still runs (the trace of a graph replay shows the
+  // last CTAs starting up to 0.8 us after it ended, and their staging then taking up to 4 us),
+  // so the extra tiles go to the CTAs launched first where the CTAs hold two or more tiles.
+  // Measured on the H100 (two A/B calls, two runs each, README session 12): the integer table
+  // kernel 1-8% faster (14336x4096 3 / 4-bit 12.39 / 18.80 -> 11.69 / 17.35 us), the AnyBCQ
+  // table kernel at 8 tokens up to 7.6% (14336x4096 4-bit), the binary-mma kernel 0.3-5% at 2
+  // bits but 0-2% slower at 3-4 bits (so not there), 8 bits 2-3% slower, colocated grids
+  // (whose CTAs all start early) mixed. $ANYPREC_EXTRA_FIRST=0|1 overrides (development).
+  static const int extraFirstForced = [] { const char* e = std::getenv("ANYPREC_EXTRA_FIRST"); return e ? std::atoi(e) : -1; }();
+  const bool extraFirst = extraFirstForced >= 0 ? extraFirstForced > 0
+                                                : !colocate && BITS <= 4 && tilesTotal >= 2 * gridRows &&
+                                                      !(METHOD == kMethodBcqPlanes && BITS >= 3);
   static const bool debug = std::getenv("ANYPREC_FUSED_DEBUG") != nullptr;
   if (debug)
-    std::fprintf(stderr, "fused m%d b%d nt%d %dx%d tokens %d: grid %dx%d tiles<=%d segs %d slots %d smem %zu colocate %d inbox %d\n",
+    std::fprintf(stderr, "fused m%d b%d nt%d %dx%d tokens %d: grid %dx%d tiles<=%d segs %d slots %d smem %zu colocate %d inbox %d extraFirst %d\n",
                  METHOD, BITS, NT, a.rows, a.cols, a.tokens, gridRows, splitK, tilesPerCta, segsPerCta, slots, smemBytes, (int)colocate,
-                 (int)inbox);
-  KernelParams kp{a, tilesPerCta, segsPerCta, slots, inbox ? 1 : 0, nullptr};
+                 (int)inbox, (int)extraFirst);
+  KernelParams kp{a, tilesPerCta, segsPerCta, slots, inbox ? 1 : 0, extraFirst ? 1 : 0, nullptr};
 #if ANYPREC_TRACE
   return traceLaunch(cfg, kernel, kp, W, stream);
 #else
