@@ -137,7 +137,9 @@ for (const [rows, cols] of SHAPES) {
             r = quantTime(method, bits, rows, cols, M, sc);
           } catch (err) {
             // forced development configurations (ANYPREC_SPLITK, ...) may not fit a shape
-            console.error(JSON.stringify({ shape: `${rows}x${cols}`, M, method, bits, error: String(err.message) }));
+            console.error(
+              JSON.stringify({ shape: `${rows}x${cols}`, M, method, bits, error: String(err.message) }),
+            );
             continue;
           }
           const row = {

@@ -65,5 +65,7 @@ for (const file of process.argv.slice(2)) {
   );
   // (pct divides by 1000: kilo-cycles)
   const waits = recs.filter((r) => r[0] > 0 && r[4] > 0);
-  console.log(`  loop waits for copies, k-cycles min/median/max: unit 0 ${pct(waits.map((r) => r[7]))} | later units ${pct(waits.map((r) => r[8]))} | unit 0 refills ${pct(waits.map((r) => r[9]))} | unit 0 compute ${pct(waits.map((r) => r[10]))}`);
+  console.log(
+    `  loop waits for copies, k-cycles min/median/max: unit 0 ${pct(waits.map((r) => r[7]))} | later units ${pct(waits.map((r) => r[8]))} | unit 0 refills ${pct(waits.map((r) => r[9]))} | unit 0 compute ${pct(waits.map((r) => r[10]))}`,
+  );
 }
