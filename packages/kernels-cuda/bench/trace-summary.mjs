@@ -63,6 +63,15 @@ for (const file of process.argv.slice(2)) {
   console.log(
     `  per warp, µs: staged -> unit0 ${pct(both.map((r) => r[3] - r[2]))} | unit0 -> loop end ${pct(both.map((r) => r[4] - r[3]))} | waited -> staged ${pct(both.map((r) => r[2] - r[1]))}`,
   );
+  // Do the CTAs that started last also finish their loops last? (median loop end of the warps
+  // of the 10% of CTAs that started last, against all warps)
+  const late = both
+    .slice()
+    .sort((x, y) => y[0] - x[0])
+    .slice(0, Math.max(1, Math.floor(both.length / 10)));
+  console.log(
+    `  loop end, µs, warps of the last-started 10%: ${pct(late.map((r) => r[4] - base))} | all: ${pct(both.map((r) => r[4] - base))}`,
+  );
   // (pct divides by 1000: kilo-cycles)
   const waits = recs.filter((r) => r[0] > 0 && r[4] > 0);
   console.log(
