@@ -1706,10 +1706,18 @@ cudaError_t launchOne(const BitplaneArgs& a, cudaStream_t stream) {
   // Development overrides (bench/splits.sh): force the cluster size and the tiles per CTA.
   static const int forcedSplit = [] { const char* e = std::getenv("ANYPREC_SPLITK"); return e ? std::atoi(e) : 0; }();
   static const int forcedTiles = [] { const char* e = std::getenv("ANYPREC_TILES"); return e ? std::atoi(e) : 0; }();
+  // Any-Precision 5-8 bits at one token on a matrix of at most half as many tiles as SMs (the
+  // k / v projections): K split in two, which the model above does not pick (1024x4096 8-bit
+  // 7.58 -> 6.93 us forced, H100, session 12; this rule session 13).
+  const int preferSplit = METHOD == kMethodLut && BITS >= 5 && a.tokens == 1 && a.cols >= 4096 &&
+                                  2 * tilesTotal <= deviceSmCount() && forcedSplit <= 0
+                              ? 2
+                              : 0;
   for (int s = 1; s <= std::min(kMaxCluster, nsegTotal); ++s) {
     const int segs = (nsegTotal + s - 1) / s;
     if (smemFor(segs, 1, kMinSlots) > (size_t)kSmemBudget) continue;
     if (forcedSplit > 0 && s != forcedSplit && forcedSplit <= std::min(kMaxCluster, nsegTotal)) continue;
+    if (preferSplit && s != preferSplit) continue;
     if (METHOD == kMethodBcqPlanes && s > 1 && a.cols <= 4096 && forcedSplit <= 0) continue;
     auto resident = [&](size_t smem) {  // CTA rows (clusters) that run at once
       const int occ = clusterSlots(s, smem);
