@@ -72,6 +72,26 @@ for (const file of process.argv.slice(2)) {
   console.log(
     `  loop end, µs, warps of the last-started 10%: ${pct(late.map((r) => r[4] - base))} | all: ${pct(both.map((r) => r[4] - base))}`,
   );
+  // Per CTA (start = its first warp's, staged / loop end = its last warp's), mean per decile of
+  // CTA index: whether the CTAs launched later (second slot on each SM) stage and end later.
+  const warpsPerCta = 8; // every fused kernel runs 8 warps per CTA (ANYPREC_NARROW_WARPS default)
+  const ctas = [];
+  for (let i = 0; i < recs.length; i += warpsPerCta) {
+    const ws = recs.slice(i, i + warpsPerCta).filter((r) => r[0] > 0 && r[4] > 0);
+    if (ws.length)
+      ctas.push({
+        start: Math.min(...ws.map((r) => r[0])) - base,
+        staged: Math.max(...ws.map((r) => r[2])) - base,
+        loop: Math.max(...ws.map((r) => r[4])) - base,
+      });
+  }
+  const deciles = (f) =>
+    Array.from({ length: 10 }, (_, d) => {
+      const part = ctas.slice(Math.floor((d * ctas.length) / 10), Math.floor(((d + 1) * ctas.length) / 10));
+      return part.length ? (part.reduce((acc, c) => acc + f(c), 0) / part.length / 1000).toFixed(2) : '-';
+    }).join(' ');
+  console.log(`  per CTA-index decile, mean µs: start ${deciles((c) => c.start)}`);
+  console.log(`    staged ${deciles((c) => c.staged)} | loop end ${deciles((c) => c.loop)}`);
   // (pct divides by 1000: kilo-cycles)
   const waits = recs.filter((r) => r[0] > 0 && r[4] > 0);
   console.log(
