@@ -123,6 +123,9 @@ constexpr int kMaxCluster = 8;                // portable cluster size
 #ifndef ANYPREC_STAGE_WORDS
 #define ANYPREC_STAGE_WORDS 16  // binary-mma AnyBCQ: x words each warp transposes per round (16 measured ~1% faster than 4)
 #endif
+#ifndef ANYPREC_X_SWIZZLE
+#define ANYPREC_X_SWIZZLE 1  // several tokens: staged x blocks of odd words hold token m at m ^ 1 (conflict-free staging stores)
+#endif
 #ifndef ANYPREC_PROBE
 #define ANYPREC_PROBE 0  // development: 1 = loads only, 2 = compute only, 3 = binary kernel's staging without its transposes (wrong results), 4 = staging before the wait (valid for constant x only), 5 = wait only, 6 = table lookups without the byte interleave
 #endif
@@ -928,6 +931,10 @@ __global__ void __launch_bounds__(warpsFor(BITS) * 32, minCtasFor(BITS)) fusedKe
     // kStageBatch items per thread with all their loads issued before the first is used: at
     // 8-16 tokens a thread stages several items, and serial L2 round trips would dominate.
     constexpr int kStageBatch = 4;
+    // A warp's 16-byte stores cover 32 consecutive words of one token; blocks (seg, qloc, s) lie
+    // a multiple of 128 bytes apart, so without the swap only tq picks the bank group (4 of 8:
+    // twice the minimum wavefronts); odd words swap tokens m and m ^ 1 (even token counts).
+    const int xSwap = ANYPREC_X_SWIZZLE && (tokens & 1) == 0 ? 1 : 0;
     const int words = nseg * 16, items = words * tokens;
     for (int base = threadIdx.x; base < items; base += kThreadsT * kStageBatch) {
       uint4 u[kStageBatch][4];
@@ -961,7 +968,7 @@ __global__ void __launch_bounds__(warpsFor(BITS) * 32, minCtasFor(BITS)) fusedKe
           o.y = half(s + 8) | (half(s + 12) << 16);
           o.z = half(s + 16) | (half(s + 20) << 16);
           o.w = half(s + 24) | (half(s + 28) << 16);
-          xs[(((seg * 4 + qloc) * 4 + s) * tokens + m) * 4 + tq] = o;
+          xs[(((seg * 4 + qloc) * 4 + s) * tokens + (m ^ (qloc & xSwap))) * 4 + tq] = o;
         }
       }
     }
@@ -1011,6 +1018,7 @@ __global__ void __launch_bounds__(warpsFor(BITS) * 32, minCtasFor(BITS)) fusedKe
   };
   int curKey = -1;
   const int xStep = tokens * 4;  // uint4 between consecutive (qloc, s) blocks of xs
+  const int xSwapR = ANYPREC_X_SWIZZLE && (tokens & 1) == 0 ? 1 : 0;  // (the staging's xSwap)
   const int tokA = min(g, tokens - 1), tokB = min(8 + g, tokens - 1);
 
   UnitCursor at = first;  // unit of the next compute(j) call
@@ -1064,8 +1072,10 @@ __global__ void __launch_bounds__(warpsFor(BITS) * 32, minCtasFor(BITS)) fusedKe
         for (int n = 0; n < NT; ++n) accs[c][n][0] = accs[c][n][1] = accs[c][n][2] = accs[c][n][3] = 0.f;
       if constexpr (METHOD == kMethodLut && !kSmemLut) loadTables(rowL0, rowL1);
     }
+    // token m of an odd word's blocks sits at m ^ xSwapR (see the staging)
     const uint4* xp0 = xs + (size_t)sg * 16 * xStep + tokA * 4 + t;
     const uint4* xp1 = xs + (size_t)sg * 16 * xStep + tokB * 4 + t;
+    const int xOdd0 = ((tokA ^ xSwapR) - tokA) * 4, xOdd1 = ((tokB ^ xSwapR) - tokB) * 4;
 #pragma unroll
     for (int qloc = 0; qloc < 4; ++qloc) {
       if constexpr (METHOD == kMethodBcq) {
@@ -1121,8 +1131,8 @@ __global__ void __launch_bounds__(warpsFor(BITS) * 32, minCtasFor(BITS)) fusedKe
 #pragma unroll
       for (int s = 0; s < 4; ++s) {
         uint4 xb[NT];
-        xb[0] = *xp0;
-        if constexpr (NT > 1) xb[1] = *xp1;
+        xb[0] = xp0[qloc & 1 ? xOdd0 : 0];
+        if constexpr (NT > 1) xb[1] = xp1[qloc & 1 ? xOdd1 : 0];
         xp0 += xStep;
         xp1 += xStep;
 
