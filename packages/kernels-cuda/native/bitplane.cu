@@ -549,6 +549,11 @@ __global__ void __launch_bounds__(warpsFor(BITS) * 32, minCtasFor(BITS)) fusedKe
 
   uint4* ring = smem;
   uint4* xs = smem + (size_t)S * ringStageBytes(BITS) / 16;
+  // Several tokens (fp16 table kernels): a warp's 16-byte staging stores cover 32 consecutive
+  // words of one token, and blocks (seg, qloc, s) lie a multiple of 128 bytes apart, so without
+  // a swap only tq picks the bank group (4 of 8: twice the minimum wavefronts); with an even
+  // token count the blocks of odd words hold token m at m ^ 1.
+  const int xSwap = ANYPREC_X_SWIZZLE && (tokens & 1) == 0 ? 1 : 0;
   // Only real tokens are staged; lanes of padding tokens read the last real one (their
   // output columns are never stored).
   // Binary-mma AnyBCQ instead stages x bit-planes, [word of the slice][kXBits] u32, then the sum
@@ -931,10 +936,6 @@ __global__ void __launch_bounds__(warpsFor(BITS) * 32, minCtasFor(BITS)) fusedKe
     // kStageBatch items per thread with all their loads issued before the first is used: at
     // 8-16 tokens a thread stages several items, and serial L2 round trips would dominate.
     constexpr int kStageBatch = 4;
-    // A warp's 16-byte stores cover 32 consecutive words of one token; blocks (seg, qloc, s) lie
-    // a multiple of 128 bytes apart, so without the swap only tq picks the bank group (4 of 8:
-    // twice the minimum wavefronts); odd words swap tokens m and m ^ 1 (even token counts).
-    const int xSwap = ANYPREC_X_SWIZZLE && (tokens & 1) == 0 ? 1 : 0;
     const int words = nseg * 16, items = words * tokens;
     for (int base = threadIdx.x; base < items; base += kThreadsT * kStageBatch) {
       uint4 u[kStageBatch][4];
@@ -1018,7 +1019,6 @@ __global__ void __launch_bounds__(warpsFor(BITS) * 32, minCtasFor(BITS)) fusedKe
   };
   int curKey = -1;
   const int xStep = tokens * 4;  // uint4 between consecutive (qloc, s) blocks of xs
-  const int xSwapR = ANYPREC_X_SWIZZLE && (tokens & 1) == 0 ? 1 : 0;  // (the staging's xSwap)
   const int tokA = min(g, tokens - 1), tokB = min(8 + g, tokens - 1);
 
   UnitCursor at = first;  // unit of the next compute(j) call
@@ -1072,10 +1072,10 @@ __global__ void __launch_bounds__(warpsFor(BITS) * 32, minCtasFor(BITS)) fusedKe
         for (int n = 0; n < NT; ++n) accs[c][n][0] = accs[c][n][1] = accs[c][n][2] = accs[c][n][3] = 0.f;
       if constexpr (METHOD == kMethodLut && !kSmemLut) loadTables(rowL0, rowL1);
     }
-    // token m of an odd word's blocks sits at m ^ xSwapR (see the staging)
+    // token m of an odd word's blocks sits at m ^ xSwap
     const uint4* xp0 = xs + (size_t)sg * 16 * xStep + tokA * 4 + t;
     const uint4* xp1 = xs + (size_t)sg * 16 * xStep + tokB * 4 + t;
-    const int xOdd0 = ((tokA ^ xSwapR) - tokA) * 4, xOdd1 = ((tokB ^ xSwapR) - tokB) * 4;
+    const int xOdd0 = ((tokA ^ xSwap) - tokA) * 4, xOdd1 = ((tokB ^ xSwap) - tokB) * 4;
 #pragma unroll
     for (int qloc = 0; qloc < 4; ++qloc) {
       if constexpr (METHOD == kMethodBcq) {
