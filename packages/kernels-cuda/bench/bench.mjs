@@ -1,5 +1,6 @@
 // Benchmark: fused bit-plane matmul vs cuBLAS fp16 on the same shapes, tokens and run.
-//   pnpm --filter @anyprec/kernels-cuda bench [-- --quick | --prefill-only | --tokens 1,8] [-- --shapes RxC,...] [-- --out results.json]
+//   pnpm --filter @anyprec/kernels-cuda bench [-- --quick | --prefill-only | --tokens 1,8] [-- --shapes RxC,...]
+//     [-- --only lut5,bcq2,...] [-- --out results.json]
 // Weights are rotated over enough copies (>= 256 MB) that they never sit in the 50 MB L2; every
 // configuration is captured into a CUDA graph of many launches and timed with CUDA events
 // (median of 7 replays). Effective GB/s = bytes of planes + lut/scales/offsets read / time.
@@ -52,8 +53,10 @@ const tokensIdx = args.indexOf('--tokens'); // e.g. --tokens 1,8: these decode c
 const tokensList = tokensIdx >= 0 ? args[tokensIdx + 1].split(',').map(Number) : null;
 const DECODE_M = prefillOnly ? [] : (tokensList ?? (quick ? [1, 8] : [1, 2, 4, 8, 12, 16]));
 const PREFILL_M = quick || tokensList ? [] : [33, 128];
-const LUT_BITS = [2, 3, 4, 5, 6, 7, 8];
-const BCQ_BITS = [1, 2, 3, 4, 5, 6, 7, 8];
+const onlyIdx = args.indexOf('--only'); // e.g. --only lut5,lut6,bcq2: these widths only
+const only = onlyIdx >= 0 ? new Set(args[onlyIdx + 1].split(',')) : null;
+const LUT_BITS = [2, 3, 4, 5, 6, 7, 8].filter((b) => !only || only.has(`lut${b}`));
+const BCQ_BITS = [1, 2, 3, 4, 5, 6, 7, 8].filter((b) => !only || only.has(`bcq${b}`));
 
 const time = (n, launchOne) => graphTimeUs(k, stream, n, launchOne);
 

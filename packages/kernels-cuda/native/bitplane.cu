@@ -1716,13 +1716,26 @@ cudaError_t launchOne(const BitplaneArgs& a, cudaStream_t stream) {
   // Development overrides (bench/splits.sh): force the cluster size and the tiles per CTA.
   static const int forcedSplit = [] { const char* e = std::getenv("ANYPREC_SPLITK"); return e ? std::atoi(e) : 0; }();
   static const int forcedTiles = [] { const char* e = std::getenv("ANYPREC_TILES"); return e ? std::atoi(e) : 0; }();
-  // Any-Precision 5-8 bits at one token on a matrix of at most half as many tiles as SMs (the
-  // k / v projections): K split in two, which the model above does not pick (1024x4096 8-bit
-  // 7.58 -> 6.93 us forced, H100, session 12; this rule session 13).
-  const int preferSplit = METHOD == kMethodLut && BITS >= 5 && a.tokens == 1 && a.cols >= 4096 &&
-                                  2 * tilesTotal <= deviceSmCount() && forcedSplit <= 0
-                              ? 2
-                              : 0;
+  // Any-Precision 5-8 bits, K split in two where the model above does not pick it: at one token
+  // on a matrix of at most half as many tiles as SMs (the k / v projections; 1024x4096 8-bit
+  // 7.58 -> 6.93 us forced, H100, session 12; this rule session 13), and at 2..8 tokens on rows
+  // longer than 4096 columns, where the model picks a wider cluster or none (H100, session 14,
+  // forced against the model, us at 2 / 4 / 8 tokens: 4096x14336 5-bit 34.15 / 35.00 / 41.25 ->
+  // 31.92 / 34.85 / 35.77, 6-bit 38.26 / 39.27 / 43.79 -> 36.14 / 38.98 / 39.78, 4096x11008 5-bit
+  // 28.67 / 29.55 / 34.07 -> 28.28 / 29.44 / 31.70; 7-8 bits within +-1% but 4096x14336 7-bit at
+  // 4 tokens 45.62 -> 39.94). Only where the halved activation slice fits. At 6-8 bits the other
+  // way round on 4096-column matrices of more tiles than half the SMs and at most 3 x SMs (the
+  // q / o projections, fused qkv): the model's split in two at 8 tokens costs more than it saves
+  // (same call, us: 4096x4096 6 / 7 / 8-bit 16.35 / 17.91 / 19.45 -> 15.56 / 16.45 / 17.59,
+  // 6144x4096 20.95 / 22.68 / 22.84 -> 20.35 / 21.48 / 22.84 whole; 1024x4096 keeps its split).
+  const int sms = deviceSmCount();
+  const bool splitFits = smemFor((nsegTotal + 1) / 2, 1, kMinSlots) <= (size_t)kSmemBudget;
+  const bool lutWide = METHOD == kMethodLut && BITS >= 5 && a.cols >= 4096 && forcedSplit <= 0;
+  const int preferSplit =
+      lutWide && splitFits && ((a.tokens == 1 && 2 * tilesTotal <= sms) || (NT == 1 && a.tokens > 1 && a.cols > 4096)) ? 2
+      : lutWide && BITS >= 6 && NT == 1 && a.tokens > 1 && a.cols == 4096 && 2 * tilesTotal > sms && tilesTotal <= 3 * sms
+          ? 1
+          : 0;
   for (int s = 1; s <= std::min(kMaxCluster, nsegTotal); ++s) {
     const int segs = (nsegTotal + s - 1) / s;
     if (smemFor(segs, 1, kMinSlots) > (size_t)kSmemBudget) continue;
