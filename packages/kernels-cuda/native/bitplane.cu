@@ -67,6 +67,7 @@ constexpr int ctasPerSmFor(int bits) { return 16 / warpsFor(bits); }
 #endif
 constexpr int minCtasFor(int bits) { return bits <= 4 ? ANYPREC_MIN_CTAS : ctasPerSmFor(bits); }
 constexpr int kSegCols = 512;                 // columns per unit (16 words)
+constexpr uint32_t kLutAlignBytes = 512;      // >= 5-bit row tables: one 256-entry fp16 table
 constexpr int kMaxCluster = 8;                // portable cluster size
 // Tuning knobs (compile-time; README lists what was measured).
 #ifndef ANYPREC_ACC_CHAINS
@@ -187,6 +188,13 @@ __device__ __forceinline__ uint32_t prmt(uint32_t lo, uint32_t hi, uint32_t sel)
   return r;
 }
 
+// One fp16 entry (zero-extended) from a shared-space byte address.
+__device__ __forceinline__ uint32_t lds16(uint32_t addr) {
+  unsigned short v;
+  asm("ld.shared.u16 %0, [%1];\n" : "=h"(v) : "r"(addr));  // the tables do not change during the loop
+  return v;
+}
+
 // Nibble i of the result = the `count`-bit index of column s + 4i of word v[first..]:
 // plane first+k supplies bit (count-1-k), the most significant first (layout v1 order).
 template <int COUNT>
@@ -233,10 +241,12 @@ __device__ __forceinline__ void classIndices(const uint32_t* v, uint32_t (&X)[4]
 // swaps. Any-Precision >= 5 bits looks its indices up byte by byte (a shift and a mask each);
 // gathering each index's bits nibble by nibble took a third more instructions per unit (H100,
 // Nsight Compute, 8-bit 14336x4096: 2770 -> 2064).
-template <int COUNT>
+// SHIFT = 1 (COUNT <= 7) makes every byte twice the index: the byte offset of an fp16 entry.
+template <int COUNT, int SHIFT = 0>
 __device__ __forceinline__ void byteIndices(const uint32_t* v, uint32_t (&Q)[8]) {
+  static_assert(COUNT + SHIFT <= 8, "indices must fit a byte");
 #pragma unroll
-  for (int q = 0; q < 8; ++q) Q[q] = q < COUNT ? v[COUNT - 1 - q] : 0u;  // Q[q] supplies index bit q
+  for (int q = 0; q < 8; ++q) Q[q] = q >= SHIFT && q - SHIFT < COUNT ? v[COUNT - 1 - (q - SHIFT)] : 0u;  // Q[q] supplies bit q
 #pragma unroll
   for (int q = 0; q < 4; ++q) {
     const uint32_t x = ((Q[q] >> 4) ^ Q[q + 4]) & 0x0F0F0F0Fu;
@@ -569,6 +579,10 @@ __global__ void __launch_bounds__(warpsFor(BITS) * 32, minCtasFor(BITS)) fusedKe
   float* outS = kPlanes ? reinterpret_cast<float*>(xraw + (size_t)kp.segsPerCta * 64)
                         : reinterpret_cast<float*>(xs + (size_t)kp.segsPerCta * (kInt ? 97 : 64 * tokens));
   uint16_t* lutS = reinterpret_cast<uint16_t*>(outS + NTOK * tileRows);
+  // >= 5 bits: the row tables start on a 512-byte boundary (the host reserves kLutAlignBytes),
+  // so that a row's base address OR twice an index is the entry's address (see compute).
+  if constexpr (kSmemLut)
+    lutS += ((0u - static_cast<uint32_t>(__cvta_generic_to_shared(lutS))) & (kLutAlignBytes - 1)) / 2;
   float* rowScaleS = reinterpret_cast<float*>(lutS + (size_t)tileRows * E);
 
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
@@ -1058,6 +1072,15 @@ __global__ void __launch_bounds__(warpsFor(BITS) * 32, minCtasFor(BITS)) fusedKe
         for (int i = 0; i < 4; ++i) firstAcc[n][i] = sumChains(n, i);
     }
   };
+  // >= 5 bits: byte m of an index word as the byte offset of its fp16 entry (indices of <= 7
+  // bits are made twice as large by byteIndices already; 8-bit ones are doubled here).
+  constexpr int kIndexShift = kSmemLut && BITS <= 7 ? 1 : 0;
+  const uint32_t lutBase = static_cast<uint32_t>(__cvta_generic_to_shared(lutS));
+  auto entryOffset = [](uint32_t q, int m) -> uint32_t {
+    constexpr int kUp = 1 - kIndexShift;  // doubling still to do
+    const int right = 8 * m - kUp;
+    return (right >= 0 ? q >> right : q << -right) & (0xFFu << kUp) & (kIndexShift ? 0xFFu : 0x1FEu);
+  };
   auto compute = [&](int j, const uint32_t (&v0)[BITS][4], const uint32_t (&v1)[BITS][4]) {
     const int tl = at.tile, sg = at.seg;
     at.advance(nseg);  // now the unit of j + 1
@@ -1121,7 +1144,7 @@ __global__ void __launch_bounds__(warpsFor(BITS) * 32, minCtasFor(BITS)) fusedKe
       uint32_t X0[2][4], X1[2][4];
       uint32_t Q0[kSmemLut ? 8 : 1], Q1[kSmemLut ? 8 : 1];  // >= 5 bits: byte b of Q[j] = index of column 8b + j
       if constexpr (kSmemLut) {
-        byteIndices<BITS>(pw0, Q0), byteIndices<BITS>(pw1, Q1);
+        byteIndices<BITS, kIndexShift>(pw0, Q0), byteIndices<BITS, kIndexShift>(pw1, Q1);
       } else if constexpr (kT && kSel16) {
         classIndices<3>(pw0 + 1, X0[0]), classIndices<3>(pw1 + 1, X1[0]);
         classIndices<1>(pw0, X0[1]), classIndices<1>(pw1, X1[1]);
@@ -1138,16 +1161,18 @@ __global__ void __launch_bounds__(warpsFor(BITS) * 32, minCtasFor(BITS)) fusedKe
 
         uint32_t A0[kChunks][4], A1[kChunks][4];
         if constexpr (kSmemLut) {
-          // slot 2m = column s + 8m (byte m of Q[s]), slot 2m + 1 = column s + 4 + 8m (of Q[s + 4])
-          const uint16_t* L0 = lutS + rowL0 * E;
-          const uint16_t* L1 = lutS + rowL1 * E;
+          // slot 2m = column s + 8m (byte m of Q[s]), slot 2m + 1 = column s + 4 + 8m (of Q[s + 4]).
+          // A row's table is 2E bytes on a 2E-byte boundary: its address OR 2 x index is the
+          // entry's, a shift and one LOP3 per lookup (the compiler's row-major indexing took four
+          // instructions: SHF, LOP3, PRMT, IMAD).
+          const uint32_t rb0 = lutBase + rowL0 * (2 * E), rb1 = rb0 + 16 * E;
           uint32_t w0v[8], w1v[8];
 #pragma unroll
           for (int m = 0; m < 4; ++m) {
-            w0v[2 * m] = L0[(Q0[s] >> (8 * m)) & 255u];
-            w0v[2 * m + 1] = L0[(Q0[s + 4] >> (8 * m)) & 255u];
-            w1v[2 * m] = L1[(Q1[s] >> (8 * m)) & 255u];
-            w1v[2 * m + 1] = L1[(Q1[s + 4] >> (8 * m)) & 255u];
+            w0v[2 * m] = lds16(rb0 | entryOffset(Q0[s], m));
+            w0v[2 * m + 1] = lds16(rb0 | entryOffset(Q0[s + 4], m));
+            w1v[2 * m] = lds16(rb1 | entryOffset(Q1[s], m));
+            w1v[2 * m + 1] = lds16(rb1 | entryOffset(Q1[s + 4], m));
           }
 #pragma unroll
           for (int i = 0; i < 4; ++i) {
@@ -1645,7 +1670,10 @@ cudaError_t launchOne(const BitplaneArgs& a, cudaStream_t stream) {
   // so slots x BITS KiB must hold 2 x NTOK x 64 bytes: two slots for 1-bit at 9..16 tokens.
   constexpr int kMinSlots = (NTOK / 8 + BITS - 1) / BITS;
   static_assert(ringSlots(BITS) >= kMinSlots, "ring too small to park partial tiles");
-  auto smemFor = [&](int segs, int tiles, int slots) { return (size_t)segs * segBytes + (size_t)tiles * 16 * rowBytes + slots * stageBytes; };
+  const size_t lutAlign = kLutLike && BITS >= 5 ? kLutAlignBytes : 0;  // the kernel aligns its row tables
+  auto smemFor = [&](int segs, int tiles, int slots) {
+    return (size_t)segs * segBytes + (size_t)tiles * 16 * rowBytes + slots * stageBytes + lutAlign;
+  };
   static bool attributeSet = false;  // once per instantiation, never inside a capture
   auto kernel = fusedKernel<METHOD, BITS, NT>;
   if (!attributeSet) {
