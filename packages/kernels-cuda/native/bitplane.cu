@@ -188,10 +188,12 @@ __device__ __forceinline__ uint32_t prmt(uint32_t lo, uint32_t hi, uint32_t sel)
   return r;
 }
 
-// One fp16 entry (zero-extended) from a shared-space byte address.
+// One fp16 entry (zero-extended) from a shared-space byte address. Not volatile and no memory
+// clobber, so the compiler may schedule it freely: the row tables are written before the staging
+// barrier and never during the unit loop, and every address depends on plane words read after it.
 __device__ __forceinline__ uint32_t lds16(uint32_t addr) {
   unsigned short v;
-  asm("ld.shared.u16 %0, [%1];\n" : "=h"(v) : "r"(addr));  // the tables do not change during the loop
+  asm("ld.shared.u16 %0, [%1];\n" : "=h"(v) : "r"(addr));
   return v;
 }
 
