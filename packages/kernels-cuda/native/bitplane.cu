@@ -1081,7 +1081,7 @@ __global__ void __launch_bounds__(warpsFor(BITS) * 32, minCtasFor(BITS)) fusedKe
   auto entryOffset = [](uint32_t q, int m) -> uint32_t {
     constexpr int kUp = 1 - kIndexShift;  // doubling still to do
     const int right = 8 * m - kUp;
-    return (right >= 0 ? q >> right : q << -right) & (0xFFu << kUp) & (kIndexShift ? 0xFFu : 0x1FEu);
+    return (right >= 0 ? q >> right : q << -right) & (0xFFu << kUp);
   };
   auto compute = [&](int j, const uint32_t (&v0)[BITS][4], const uint32_t (&v1)[BITS][4]) {
     const int tl = at.tile, sg = at.seg;
