@@ -1758,12 +1758,17 @@ cudaError_t launchOne(const BitplaneArgs& a, cudaStream_t stream) {
   // q / o projections, fused qkv): the model's split in two at 8 tokens costs more than it saves
   // (same call, us: 4096x4096 6 / 7 / 8-bit 16.35 / 17.91 / 19.45 -> 15.56 / 16.45 / 17.59,
   // 6144x4096 20.95 / 22.68 / 22.84 -> 20.35 / 21.48 / 22.84 whole; 1024x4096 keeps its split).
+  // The same whole K at 12-16 tokens for 5-6 bits on such matrices up to ~14336 rows (A/B in one
+  // call, two runs each, us at 12 / 16 tokens: 6144x4096 5-bit 22.97 / 24.07 -> 20.68 / 21.62,
+  // 14336x4096 5-bit 40.69 / 44.26 -> 38.75 / 39.87, 4096x4096 6-bit 19.30 / 18.83 -> 17.75 / 19.00;
+  // at 9 tokens 5-bit was 2% slower on most, so not below 12; 28672 rows and 7-8 bits do not gain).
   const int sms = deviceSmCount();
   const bool splitFits = smemFor((nsegTotal + 1) / 2, 1, kMinSlots) <= (size_t)kSmemBudget;
   const bool lutWide = METHOD == kMethodLut && BITS >= 5 && a.cols >= 4096 && forcedSplit <= 0;
   const int preferSplit =
       lutWide && splitFits && ((a.tokens == 1 && 2 * tilesTotal <= sms) || (NT == 1 && a.tokens > 1 && a.cols > 4096)) ? 2
-      : lutWide && BITS >= 6 && NT == 1 && a.tokens > 1 && a.cols == 4096 && 2 * tilesTotal > sms && tilesTotal <= 3 * sms
+      : lutWide && a.tokens > 1 && a.cols == 4096 && 2 * tilesTotal > sms &&
+              ((NT == 1 && BITS >= 6 && tilesTotal <= 3 * sms) || (a.tokens >= 12 && BITS <= 6 && tilesTotal <= 7 * sms))
           ? 1
           : 0;
   for (int s = 1; s <= std::min(kMaxCluster, nsegTotal); ++s) {
