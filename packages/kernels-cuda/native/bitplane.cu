@@ -1763,14 +1763,15 @@ cudaError_t launchOne(const BitplaneArgs& a, cudaStream_t stream) {
   // 14336x4096 5-bit 40.69 / 44.26 -> 38.75 / 39.87, 4096x4096 6-bit 19.30 / 18.83 -> 17.75 / 19.00;
   // at 9 tokens 5-bit was 2% slower on most, so not below 12; 28672 rows and 7-8 bits do not gain).
   const int sms = deviceSmCount();
-  const bool splitFits = smemFor((nsegTotal + 1) / 2, 1, kMinSlots) <= (size_t)kSmemBudget;
-  const bool lutWide = METHOD == kMethodLut && BITS >= 5 && a.cols >= 4096 && forcedSplit <= 0;
-  const int preferSplit =
-      lutWide && splitFits && ((a.tokens == 1 && 2 * tilesTotal <= sms) || (NT == 1 && a.tokens > 1 && a.cols > 4096)) ? 2
-      : lutWide && a.tokens > 1 && a.cols == 4096 && 2 * tilesTotal > sms &&
-              ((NT == 1 && BITS >= 6 && tilesTotal <= 3 * sms) || (a.tokens >= 12 && BITS <= 6 && tilesTotal <= 7 * sms))
-          ? 1
-          : 0;
+  int preferSplit = 0;  // 0: the model decides
+  if (METHOD == kMethodLut && BITS >= 5 && a.cols >= 4096 && forcedSplit <= 0) {
+    const bool halvesFit = smemFor((nsegTotal + 1) / 2, 1, kMinSlots) <= (size_t)kSmemBudget;
+    const bool kvSized = 2 * tilesTotal <= sms;  // at most half as many tiles as SMs
+    if (halvesFit && ((a.tokens == 1 && kvSized) || (NT == 1 && a.tokens > 1 && a.cols > 4096))) preferSplit = 2;
+    else if (a.tokens > 1 && a.cols == 4096 && !kvSized &&
+             ((NT == 1 && BITS >= 6 && tilesTotal <= 3 * sms) || (a.tokens >= 12 && BITS <= 6 && tilesTotal <= 7 * sms)))
+      preferSplit = 1;
+  }
   for (int s = 1; s <= std::min(kMaxCluster, nsegTotal); ++s) {
     const int segs = (nsegTotal + s - 1) / s;
     if (smemFor(segs, 1, kMinSlots) > (size_t)kSmemBudget) continue;
@@ -1779,7 +1780,7 @@ cudaError_t launchOne(const BitplaneArgs& a, cudaStream_t stream) {
     if (METHOD == kMethodBcqPlanes && s > 1 && a.cols <= 4096 && forcedSplit <= 0) continue;
     auto resident = [&](size_t smem) {  // CTA rows (clusters) that run at once
       const int occ = clusterSlots(s, smem);
-      int ctas = occ > 0 ? occ : std::max(1, std::min(perSm, (int)(kSmemPerSm / (smem + 1024)))) * deviceSmCount();
+      int ctas = occ > 0 ? occ : std::max(1, std::min(perSm, (int)(kSmemPerSm / (smem + 1024)))) * sms;
       ctas = ctas * perGrid / perSm;  // colocation: the other half is for the next launch
       return std::max(1, ctas / s);
     };
