@@ -66,6 +66,26 @@ constexpr int ctasPerSmFor(int bits) { return 16 / warpsFor(bits); }
 #define ANYPREC_MIN_CTAS 2  // CTAs per SM the registers are budgeted for, up to 4 bits (grid: ctasPerSmFor)
 #endif
 constexpr int minCtasFor(int bits) { return bits <= 4 ? ANYPREC_MIN_CTAS : ctasPerSmFor(bits); }
+// From these widths on, a table kernel runs one CTA of 8 warps per SM with up to 255 registers
+// instead of two with 128, which spilled (the AnyBCQ table kernel at 5-8 bits: 16-464 bytes per
+// thread). AnyBCQ 5-8 bits at 2-16 tokens, H100, sums of the seven Llama-3-8B linears at 2 / 8 /
+// 16 tokens (us): 5-bit 123.9 / 146.7 / 203.6 -> 113.4 / 128.3 / 154.3, 8-bit 222.4 / 247.6 /
+// 306.9 -> 189.5 / 200.1 / 230.1 (README, session 15; 1024x4096 5-bit at 8 tokens 8.6% slower).
+// Any-Precision 6-8 bits measured mixed (8-bit at 8 tokens on 28672x4096 5.6% slower, 6-7 bits
+// on 1024x4096 5-10% slower), so it keeps two CTAs. One token is unaffected where AnyBCQ runs the
+// binary-mma kernel.
+#ifndef ANYPREC_ONE_CTA_BCQ_BITS
+#define ANYPREC_ONE_CTA_BCQ_BITS 5  // AnyBCQ table kernel (9: never)
+#endif
+#ifndef ANYPREC_ONE_CTA_LUT_BITS
+#define ANYPREC_ONE_CTA_LUT_BITS 9  // Any-Precision fp16 table kernel (9: never)
+#endif
+// (the kernel-internal methods, binary-mma AnyBCQ and integer tables, keep two CTAs)
+constexpr int oneCtaFromBits(int method) {
+  return method == kMethodBcq ? ANYPREC_ONE_CTA_BCQ_BITS : method == kMethodLut ? ANYPREC_ONE_CTA_LUT_BITS : 99;
+}
+constexpr int ctasPerSmFor(int method, int bits) { return bits >= oneCtaFromBits(method) ? 1 : ctasPerSmFor(bits); }
+constexpr int minCtasFor(int method, int bits) { return bits >= oneCtaFromBits(method) ? 1 : minCtasFor(bits); }
 constexpr int kSegCols = 512;                 // columns per unit (16 words)
 constexpr uint32_t kLutAlignBytes = 512;      // >= 5-bit row tables: one 256-entry fp16 table
 constexpr int kMaxCluster = 8;                // portable cluster size
@@ -522,7 +542,7 @@ static_assert(ANYPREC_RING_MAX >= 1 && ANYPREC_RING_MAX <= 4, "cpAsyncWaitAtMost
 // activations each), outS [NTOK][tilesPerCta*16] f32, lutS [tilesPerCta*16][2^BITS] f16
 // (Any-Precision).
 template <int METHOD, int BITS, int NT>
-__global__ void __launch_bounds__(warpsFor(BITS) * 32, minCtasFor(BITS)) fusedKernel(const KernelParams kp) {
+__global__ void __launch_bounds__(warpsFor(BITS) * 32, minCtasFor(METHOD, BITS)) fusedKernel(const KernelParams kp) {
   constexpr int W = warpsFor(BITS);
   constexpr int kThreadsT = W * 32;
   constexpr int NTOK = 8 * NT;
@@ -1656,7 +1676,7 @@ template <int METHOD, int BITS, int NT>
 cudaError_t launchOne(const BitplaneArgs& a, cudaStream_t stream) {
   constexpr int NTOK = 8 * NT;
   constexpr int W = warpsFor(BITS);
-  constexpr int perSm = ctasPerSmFor(BITS);
+  constexpr int perSm = ctasPerSmFor(METHOD, BITS);
   const int nsegTotal = (a.cols + kSegCols - 1) / kSegCols;
   const int tilesTotal = (a.rows + 15) / 16;
   constexpr bool kLutLike = METHOD == kMethodLut || METHOD == kMethodLutInt;
