@@ -148,7 +148,7 @@ constexpr int kMaxCluster = 8;                // portable cluster size
 #define ANYPREC_X_SWIZZLE 1  // several tokens: staged x blocks of odd words hold token m at m ^ 1 (conflict-free staging stores)
 #endif
 #ifndef ANYPREC_PROBE
-#define ANYPREC_PROBE 0  // development: 1 = loads only, 2 = compute only, 3 = binary kernel's staging without its transposes (wrong results), 4 = staging before the wait (valid for constant x only), 5 = wait only, 6 = table lookups without the byte interleave
+#define ANYPREC_PROBE 0  // development: 1 = loads only, 2 = compute only, 3 = binary kernel's staging without its transposes (wrong results), 4 = staging before the wait (valid for constant x only), 5 = wait only, 6 = table lookups without the byte interleave, 7 = loads only with each unit's planes read as one contiguous block (a tiled layout), 8 = the same with the real decode (wrong results)
 #endif
 #ifndef ANYPREC_TRACE
 #define ANYPREC_TRACE 0  // development: per-warp phase timestamps (ANYPREC_TRACE=1 at run time prints them)
@@ -650,11 +650,22 @@ __global__ void __launch_bounds__(warpsFor(BITS) * 32, minCtasFor(METHOD, BITS))
       if (vec) {  // K32 % 4 == 0: a lane's 4 words are all inside the row or all past its end
         const bool ok = w0 < K32;
         const int wc = ok ? w0 : 0;
+#if ANYPREC_PROBE == 7 || ANYPREC_PROBE == 8  // development: each unit's bytes as one contiguous block (a tiled layout)
+        {
+          const size_t unitIdx = ((size_t)(tile0 + tl) * nsegTotal + seg0 + sg) % ((size_t)rows * K32 / 256);  // whole blocks only
+          const uint32_t* blk = a.planes + unitIdx * (BITS * 256) + (threadIdx.x & 31) * 4;
+          for (int p = 0; p < BITS; ++p) {
+            cpAsync16(dst + (2 * p) * 32, blk + (2 * p) * 128, ok);
+            cpAsync16(dst + (2 * p + 1) * 32, blk + (2 * p + 1) * 128, ok);
+          }
+        }
+#else
 #pragma unroll
         for (int p = 0; p < BITS; ++p) {
           cpAsync16(dst + (2 * p) * 32, P0 + p * planeStride + wc, ok);
           cpAsync16(dst + (2 * p + 1) * 32, P1 + p * planeStride + wc, ok);
         }
+#endif
       } else {
 #pragma unroll
         for (int p = 0; p < BITS; ++p)
@@ -1433,7 +1444,7 @@ __global__ void __launch_bounds__(warpsFor(BITS) * 32, minCtasFor(METHOD, BITS))
     const long long computeFrom = clock64();
     if (j == 0) traceValue(kp, 9, computeFrom - issueFrom);
 #endif
-#if ANYPREC_PROBE == 1  // development probe: memory side only (results are wrong)
+#if ANYPREC_PROBE == 1 || ANYPREC_PROBE == 7  // development probe: memory side only (results are wrong)
     {
       uint32_t h = 0;
 #pragma unroll
