@@ -629,9 +629,11 @@ __global__ void __launch_bounds__(warpsFor(BITS) * 32, minCtasFor(METHOD, BITS))
   // ring slot j % S; always commits a group, so that group j is always this warp's j-th unit.
   // Issue bookkeeping kept incrementally (a unit's copies are ~4-16 instructions; the
   // addresses cost ~60 more, a run-time modulo and 64-bit row products among them). Not at
-  // 9..16 tokens nor in the AnyBCQ table kernel above 3 bits: those spilled more with it
-  // (5-8 bits) or measured no faster (4 bits).
-  constexpr bool kLean = kPlanes || (NT == 1 && (kLutLike || BITS <= 3));
+  // 9..16 tokens nor in the AnyBCQ table kernel at 4 bits (measured no faster); at 5-8 bits it
+  // spilled with two CTAs per SM and pays with one (5-bit sums 3% lower at 2 and 8 tokens,
+  // 6-8 bits within 2%, session 15).
+  constexpr bool kOneCtaBcq = METHOD == kMethodBcq && BITS >= ANYPREC_ONE_CTA_BCQ_BITS;  // registers to spare
+  constexpr bool kLean = kPlanes || (NT == 1 && (kLutLike || BITS <= 3 || kOneCtaBcq));
   int issueSlot = 0;   // = j % S for the next issue(j) (kLean)
   int issueTile = -1;  // local tile whose row pointers P0, P1 hold (kLean)
   const uint32_t *P0 = a.planes, *P1 = a.planes;
@@ -684,8 +686,9 @@ __global__ void __launch_bounds__(warpsFor(BITS) * 32, minCtasFor(METHOD, BITS))
 
   // AnyBCQ scales/offsets of (unit, group) for both rows, loaded one unit ahead of use.
   constexpr int kRawBits = METHOD == kMethodBcq ? BITS : 1;  // (table path only)
-  // Prefetching keeps a second set of scales live; wider widths would spill registers.
-  constexpr bool kPrefetchScales = METHOD == kMethodBcq && BITS <= 5;
+  // Prefetching keeps a second set of scales live: at 6-8 bits only with one CTA per SM, whose
+  // registers allow it (sums 10-19% lower at 2-16 tokens, H100, session 15; two CTAs spilled).
+  constexpr bool kPrefetchScales = METHOD == kMethodBcq && (BITS <= 5 || kOneCtaBcq);
   // fp16 bits, converted where the tables are built: the loads of the next unit's scales then
   // have a whole unit to return instead of stalling the warp at once (volatile loads, so that the
   // conversion is not moved up to them).
