@@ -632,7 +632,7 @@ __global__ void __launch_bounds__(warpsFor(BITS) * 32, minCtasFor(METHOD, BITS))
   // 9..16 tokens nor in the AnyBCQ table kernel at 4 bits (measured no faster); at 5-8 bits it
   // spilled with two CTAs per SM and pays with one (5-bit sums 3% lower at 2 and 8 tokens,
   // 6-8 bits within 2%, session 15).
-  constexpr bool kOneCtaBcq = METHOD == kMethodBcq && BITS >= ANYPREC_ONE_CTA_BCQ_BITS;  // registers to spare
+  constexpr bool kOneCtaBcq = METHOD == kMethodBcq && ctasPerSmFor(METHOD, BITS) == 1;  // registers to spare
   constexpr bool kLean = kPlanes || (NT == 1 && (kLutLike || BITS <= 3 || kOneCtaBcq));
   int issueSlot = 0;   // = j % S for the next issue(j) (kLean)
   int issueTile = -1;  // local tile whose row pointers P0, P1 hold (kLean)
