@@ -7,6 +7,7 @@
 import { writeFileSync } from 'node:fs';
 import * as k from '../dist/index.js';
 import { graphTimeUs } from './graph-time.mjs';
+import { LLAMA3_8B_LAYER } from './shapes.mjs';
 import { freeWeights, GROUP, randomWeights } from './weights.mjs';
 
 const args = process.argv.slice(2);
@@ -24,15 +25,6 @@ const stream = new k.CudaStream();
 const ROTATE_BYTES = 256e6;
 const LAUNCHES_MIN = 24;
 
-const L3 = {
-  q_proj: [4096, 4096],
-  k_proj: [1024, 4096],
-  v_proj: [1024, 4096],
-  o_proj: [4096, 4096],
-  gate_proj: [14336, 4096],
-  up_proj: [14336, 4096],
-  down_proj: [4096, 14336],
-};
 const SHAPES = [
   [4096, 4096],
   [1024, 4096],
@@ -183,7 +175,7 @@ for (const [method, widths] of [
     let q = 0;
     let f = 0;
     let ok = true;
-    for (const [rows, cols] of Object.values(L3)) {
+    for (const [rows, cols] of LLAMA3_8B_LAYER) {
       const r = find(`${rows}x${cols}`, 1, method, bits);
       if (!r) ok = false;
       else {

@@ -8,13 +8,7 @@
 // Runs of one build are averaged; the first build's bytes (planes + tables/scales) serve for all,
 // so rates of probes that skip the scale loads (AnyBCQ) read high. Local machine; no GPU needed.
 import { readFileSync } from 'node:fs';
-
-const L3_SUM = [
-  ['4096x4096', 2], // q, o
-  ['1024x4096', 2], // k, v
-  ['14336x4096', 2], // gate, up
-  ['4096x14336', 1], // down
-];
+import { LLAMA3_8B_LAYER } from './shapes.mjs';
 
 const builds = process.argv.slice(2).map((arg) => {
   const [name, files] = arg.split('=');
@@ -60,11 +54,11 @@ for (const combo of combos) {
   const shapes = [
     ...new Set(base.filter((r) => `${r.method}|${r.bits}|${r.M}` === combo).map((r) => r.shape)),
   ];
-  const fp16Sum = L3_SUM.reduce((a, [s, c]) => a + c * (fp16Of.get(`${s}|${M}`) ?? Number.NaN), 0);
+  const fp16Sum = LLAMA3_8B_LAYER.reduce((a, [r, c]) => a + (fp16Of.get(`${r}x${c}|${M}`) ?? Number.NaN), 0);
   const row = { method, bits: +bits, M: +M, fp16_sum_us: +fp16Sum.toFixed(1) };
   for (const b of builds) {
     const t = (s) => b.us.get(`${s}|${method}|${bits}|${M}`);
-    const sum = L3_SUM.reduce((a, [s, c]) => a + c * (t(s) ?? Number.NaN), 0);
+    const sum = LLAMA3_8B_LAYER.reduce((a, [r, c]) => a + (t(`${r}x${c}`) ?? Number.NaN), 0);
     const points = shapes.filter((s) => t(s) !== undefined).map((s) => [bytesOf.get(`${s}|${combo}`), t(s)]);
     row[b.name] = {
       sum_us: +sum.toFixed(1),

@@ -7,17 +7,10 @@
 //   node bench/sequence.mjs [lut:3,bcq:3,...] [tokens]      prints one JSON line per width
 import * as k from '../dist/index.js';
 import { graphTimeUs } from './graph-time.mjs';
+import { LLAMA3_8B_LAYER } from './shapes.mjs';
 import { freeWeights, randomWeights } from './weights.mjs';
 
-const LAYER = [
-  [4096, 4096], // q
-  [1024, 4096], // k
-  [1024, 4096], // v
-  [4096, 4096], // o
-  [14336, 4096], // gate
-  [14336, 4096], // up
-  [4096, 14336], // down
-];
+const LAYER = LLAMA3_8B_LAYER;
 const ROTATE_BYTES = 256e6;
 const configs = (process.argv[2] ?? 'lut:3,lut:4,bcq:2,bcq:3,bcq:4').split(',').map((c) => c.split(':'));
 const tokens = Number(process.argv[3] ?? 1);
